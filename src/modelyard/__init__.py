@@ -1,0 +1,49 @@
+"""modelyard: train, distribute, tune, version and compare models on tabular data.
+
+Heavy modules load on first use (PEP 562), so ``import modelyard`` and ``modelyard --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import *  # noqa: F403
+from .errors import __all__ as _errors_all
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_dataset": ("modelyard.data", "load_dataset"),
+    "from_frame": ("modelyard.data", "from_frame"),
+    "from_arrays": ("modelyard.data", "from_arrays"),
+    "Dataset": ("modelyard.data", "Dataset"),
+    "split": ("modelyard.data", "split"),
+    "shard": ("modelyard.data", "shard"),
+    "train": ("modelyard.train", "train"),
+    "TrainResult": ("modelyard.train", "TrainResult"),
+    "Predictor": ("modelyard.models", "Predictor"),
+    "FAMILIES": ("modelyard.models", "FAMILIES"),
+    "get_family": ("modelyard.models", "get_family"),
+    "Task": ("modelyard.records", "Task"),
+    "Schema": ("modelyard.records", "Schema"),
+    "FitConfig": ("modelyard.records", "FitConfig"),
+    "tune": ("modelyard.tune", None),
+}
+
+__all__ = sorted([*_LAZY, *_errors_all, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'modelyard' has no attribute {name!r}") from None
+    mod = importlib.import_module(module)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,7 @@
+"""Datasets (D): loading, validation, encoding of raw rows, splits and disjoint shards."""
+
+from .dataset import Dataset
+from .load import from_arrays, from_frame, load_dataset
+from .split import shard, split
+
+__all__ = ["Dataset", "load_dataset", "from_frame", "from_arrays", "split", "shard"]

@@ -1,0 +1,79 @@
+"""The Dataset record: features as one float32 matrix, target as codes or values, schema and fingerprint.
+
+Notation: ``X: (n, d)`` float32, numeric columns hold their values and categorical
+columns hold the index of their category in ``schema.columns[j].categories`` (``-1``
+for a category never seen). ``y: (n,)`` int64 class indices into ``schema.classes``
+for classification, float64 values for regression, or ``None`` for unlabeled rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..records import Schema, Task
+
+__all__ = ["Dataset"]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Features, target, schema and a content fingerprint; rows are immutable once loaded."""
+
+    X: NDArray[np.float32]
+    y: NDArray | None
+    schema: Schema
+    source: str = "<memory>"
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.X.ndim != 2:
+            raise ValueError(f"X must be 2-D, got shape {self.X.shape}")
+        if self.y is not None and len(self.y) != len(self.X):
+            raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}")
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def task(self) -> Task:
+        """Classification or regression."""
+        return self.schema.task
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns."""
+        return int(self.X.shape[1])
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature column names, in order."""
+        return self.schema.feature_names
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the schema, features and target as loaded (hex)."""
+        if self._fingerprint is not None:
+            return self._fingerprint
+        h = hashlib.sha256()
+        h.update(json.dumps(self.schema.to_dict(), sort_keys=True, default=str).encode())
+        h.update(np.ascontiguousarray(self.X).tobytes())
+        if self.y is not None:
+            h.update(np.ascontiguousarray(self.y).tobytes())
+        return h.hexdigest()
+
+    def take(self, index: NDArray[np.integer] | slice) -> Dataset:
+        """The rows at ``index`` as a new dataset with the same schema."""
+        y = None if self.y is None else self.y[index]
+        return Dataset(self.X[index], y, self.schema, self.source)
+
+    def labels(self, codes: NDArray[np.integer]) -> NDArray:
+        """Map class indices back to the original class labels."""
+        if self.schema.classes is None:
+            return codes
+        return np.asarray(self.schema.classes, dtype=object)[codes]

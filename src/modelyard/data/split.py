@@ -1,0 +1,73 @@
+"""Deterministic seeded train/validation/test splits (stratified for classification) and disjoint shards."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import DataError
+from ..records import Task
+from .dataset import Dataset
+
+__all__ = ["split_indices", "split", "shard_indices", "shard"]
+
+
+def split_indices(
+    y: NDArray | None, n: int, fractions: tuple[float, ...], *, seed: int, stratify: bool
+) -> list[NDArray[np.int64]]:
+    """Row indices of each part: the first part gets what the later ``fractions`` leave; every part is sorted."""
+    if any(f < 0 for f in fractions) or sum(fractions) >= 1:
+        raise DataError(f"split fractions {fractions} must be >= 0 and sum to less than 1")
+    rng = np.random.default_rng(seed)
+    parts: list[list[NDArray[np.int64]]] = [[] for _ in range(len(fractions) + 1)]
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify and y is not None else [np.arange(n)]
+    for idx in groups:
+        idx = rng.permutation(idx)
+        start = 0
+        sizes = [int(round(f * len(idx))) for f in fractions]
+        for k, size in enumerate(sizes, start=1):
+            parts[k].append(idx[start : start + size])
+            start += size
+        parts[0].append(idx[start:])
+    return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
+
+
+def split(
+    ds: Dataset, *, val_size: float = 0.15, test_size: float = 0.2, seed: int = 0
+) -> tuple[Dataset, Dataset, Dataset]:
+    """Split into (train, validation, test), stratified by class for classification; same seed, same split."""
+    classification = ds.task is Task.CLASSIFICATION
+    min_rows = 3 if val_size > 0 and test_size > 0 else 2
+    if len(ds) < max(min_rows, 10):
+        raise DataError(
+            f"the dataset has {len(ds)} rows, too few for a train/validation/test split; use at least 10 rows"
+        )
+    train, val, test = split_indices(ds.y, len(ds), (val_size, test_size), seed=seed, stratify=classification)
+    for name, part, frac in (("validation", val, val_size), ("test", test, test_size)):
+        if frac > 0 and len(part) == 0:
+            raise DataError(
+                f"the {name} split is empty ({len(ds)} rows at {name} size {frac}); use more rows or a larger size"
+            )
+    if classification:
+        missing = np.setdiff1d(np.unique(ds.y), np.unique(ds.y[train]))
+        if len(missing):
+            raise DataError(
+                f"class(es) {list(ds.labels(missing))} have too few rows to appear in the training split; "
+                "add rows of those classes or drop them"
+            )
+    return ds.take(train), ds.take(val), ds.take(test)
+
+
+def shard_indices(n: int, n_shards: int) -> list[slice]:
+    """``n_shards`` contiguous, disjoint row ranges covering ``range(n)``, sizes differing by at most one."""
+    if not isinstance(n_shards, int) or n_shards < 1:
+        raise DataError(f"the number of shards must be an int >= 1, got {n_shards!r}")
+    if n_shards > n:
+        raise DataError(f"cannot cut {n} rows into {n_shards} non-empty shards; use at most {n} shards")
+    bounds = np.linspace(0, n, n_shards + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def shard(ds: Dataset, n: int) -> list[Dataset]:
+    """``n`` disjoint shards of contiguous rows that together cover the dataset exactly once."""
+    return [ds.take(s) for s in shard_indices(len(ds), n)]

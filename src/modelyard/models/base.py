@@ -1,0 +1,193 @@
+"""The Model protocol every family implements, and declared hyperparameters with their checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ParamError
+from ..records import EpochLog, FitConfig, Task
+
+__all__ = ["Model", "Callback", "Param", "ParamSpec", "EvalSet"]
+
+EvalSet = tuple[NDArray, NDArray]
+
+
+class Callback(Protocol):
+    """Called after each epoch; returning True stops training (used by pruners and budgets)."""
+
+    def __call__(self, log: EpochLog) -> bool | None: ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A model family's estimator: fit on encoded float32 features, predict, and save as named arrays.
+
+    ``y`` holds class indices ``0..n_classes-1`` for classification and floats for regression.
+    Constructors take ``task`` and ``n_classes`` (keywords) and the hyperparameters.
+    """
+
+    def fit(
+        self,
+        X: NDArray,
+        y: NDArray,
+        *,
+        eval_set: EvalSet | None = None,
+        config: FitConfig = ...,
+        callbacks: Sequence[Callback] = (),
+    ) -> Self: ...
+
+    def predict(self, X: NDArray) -> NDArray: ...
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def state(self) -> dict[str, NDArray]: ...
+
+    @classmethod
+    def from_state(
+        cls, params: Mapping[str, Any], state: Mapping[str, NDArray], *, task: Task, n_classes: int
+    ) -> Self: ...
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared hyperparameter: type, default, range or choices, and a one-line help."""
+
+    name: str
+    type: type | str  # float, int, bool, str, or "ints" (a tuple of ints such as hidden sizes)
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+    nullable: bool = False
+
+    def describe(self) -> str:
+        """``name (type, range) = default``, for error messages and --help."""
+        tname = self.type if isinstance(self.type, str) else self.type.__name__
+        rng = ""
+        if self.choices is not None:
+            rng = " in {" + ", ".join(map(str, self.choices)) + "}"
+        elif self.low is not None or self.high is not None:
+            rng = f" in [{self.low if self.low is not None else '-inf'}, {self.high if self.high is not None else 'inf'}]"
+        return f"{self.name} ({tname}{rng}) = {self.default!r}"
+
+    def coerce(self, value: Any) -> Any:
+        """The value converted to this parameter's type (strings from the CLI included), or ParamError."""
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if self.nullable or self.default is None:
+                return None
+            raise ParamError(f"{self.name!r} cannot be None; expected {self.describe()}")
+        try:
+            v = self._convert(value)
+        except (TypeError, ValueError) as e:
+            raise ParamError(f"{self.name!r} must be {self._type_name()}, got {value!r}; expected {self.describe()}") from e
+        self._check_range(v)
+        return v
+
+    def _type_name(self) -> str:
+        return {"ints": "a list of ints like 128,64"}.get(self.type, getattr(self.type, "__name__", str(self.type)))  # type: ignore[arg-type]
+
+    def _convert(self, value: Any) -> Any:
+        t = self.type
+        if t == "ints":
+            if isinstance(value, str):
+                parts = [p for p in value.replace(" ", "").strip("()[]").split(",") if p]
+                value = [int(p) for p in parts]
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                value = [int(value)]
+            vals = tuple(int(v) for v in value)
+            if any(isinstance(v, bool) for v in value) or any(float(a) != b for a, b in zip(value, vals)):
+                raise ValueError("not ints")
+            return vals
+        if t is bool:
+            if isinstance(value, str):
+                low = value.lower()
+                if low in ("true", "1", "yes", "on"):
+                    return True
+                if low in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            raise TypeError(value)
+        if t is int:
+            if isinstance(value, bool):
+                raise TypeError(value)
+            f = float(value)
+            if f != int(f):
+                raise ValueError(value)
+            return int(f)
+        if t is float:
+            if isinstance(value, bool):
+                raise TypeError(value)
+            f = float(value)
+            if not np.isfinite(f):
+                raise ValueError(value)
+            return f
+        if t is str:
+            if not isinstance(value, str):
+                raise TypeError(value)
+            return value
+        raise TypeError(f"unknown param type {t!r}")
+
+    def _check_range(self, v: Any) -> None:
+        if self.choices is not None and v not in self.choices:
+            raise ParamError(f"{self.name!r} must be one of {', '.join(map(str, self.choices))}, got {v!r}")
+        vals = v if isinstance(v, tuple) else (v,)
+        if self.type == "ints" and len(vals) == 0:
+            raise ParamError(f"{self.name!r} needs at least one value, got an empty list; e.g. {self.name}=64")
+        for x in vals:
+            if isinstance(x, (int, float)) and not isinstance(x, bool):
+                if self.low is not None and x < self.low or self.high is not None and x > self.high:
+                    raise ParamError(f"{self.name!r} must be in [{self.low}, {self.high}], got {v!r}")
+
+
+class ParamSpec:
+    """A family's declared hyperparameters; ``validate`` fills defaults and refuses unknown or bad values."""
+
+    def __init__(self, params: Iterable[Param]):
+        self.params: dict[str, Param] = {p.name: p for p in params}
+
+    def __iter__(self):
+        return iter(self.params.values())
+
+    def defaults(self) -> dict[str, Any]:
+        """Every parameter at its default."""
+        return {name: p.default for name, p in self.params.items()}
+
+    def validate(self, given: Mapping[str, Any] | None, family: str) -> dict[str, Any]:
+        """The full parameter dict: defaults overridden by ``given``, each value type- and range-checked."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            raise ParamError(
+                f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {family}; valid ones: "
+                + "; ".join(p.describe() for p in self.params.values())
+            )
+        out = self.defaults()
+        for k, v in given.items():
+            out[k] = self.params[k].coerce(v)
+        return out
+
+
+class HasParamSpec(Protocol):
+    """A class that declares its hyperparameters."""
+
+    params: ClassVar[ParamSpec]
+
+
+def check_task(family: str, task: Task, supported: tuple[Task, ...]) -> None:
+    """Refuse a family on a task it does not support, naming the families that do."""
+    from ..errors import ModelError
+
+    if task not in supported:
+        hint = "linear_regression, mlp or random_forest" if task is Task.REGRESSION else "logistic_regression, mlp or random_forest"
+        raise ModelError(f"{family} does not do {task.value}; the target looks like {task.value}, so use {hint} (or --task)")
+
+
+CallbackList = Sequence[Callable[[EpochLog], bool | None]]

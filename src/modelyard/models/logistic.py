@@ -1,0 +1,26 @@
+"""Logistic regression, binary (one logit) and multiclass (softmax), trained by the shared loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..records import Task
+from .base import ParamSpec
+from .loop import LOOP_PARAMS
+from .torch_base import TorchModel
+
+__all__ = ["LogisticRegression"]
+
+
+class LogisticRegression(TorchModel):
+    """Linear logits with cross-entropy; weight_decay makes the loss strongly convex."""
+
+    family = "logistic_regression"
+    tasks = (Task.CLASSIFICATION,)
+    params = ParamSpec(LOOP_PARAMS)
+
+    def build(self, n_in: int, n_out: int) -> Any:
+        """One linear layer producing logits."""
+        import torch
+
+        return torch.nn.Linear(n_in, n_out)

@@ -1,0 +1,208 @@
+"""Shared machinery of the PyTorch families: standardization, the output head, losses, state as arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ModelError
+from ..records import EpochLog, FitConfig, Task
+from .base import EvalSet, ParamSpec, check_task
+from .loop import LoopResult, StepHook, numpy_state, pick_device, train_module
+
+__all__ = ["TorchModel"]
+
+
+class TorchModel:
+    """Base of torch families: subclasses declare ``family``, ``tasks``, ``params`` and implement ``build``.
+
+    Calling ``fit`` on a model that already has weights (e.g. made by ``from_state``)
+    continues from those weights: that is how a registry branch warm-starts.
+    """
+
+    family: ClassVar[str]
+    tasks: ClassVar[tuple[Task, ...]] = (Task.CLASSIFICATION, Task.REGRESSION)
+    params: ClassVar[ParamSpec]
+    encoding: ClassVar[str] = "onehot"
+
+    def __init__(self, *, task: Task | str = Task.CLASSIFICATION, n_classes: int = 0, **params: Any):
+        self.task = Task(task)
+        check_task(self.family, self.task, self.tasks)
+        self.n_classes = int(n_classes)
+        self.hparams = self.params.validate(params, self.family)
+        self.module_: Any = None
+        self.history_: list[EpochLog] = []
+        self.mean_: NDArray | None = None
+        self.scale_: NDArray | None = None
+        self.y_mean_ = 0.0
+        self.y_scale_ = 1.0
+
+    # --- to implement ---------------------------------------------------------------
+    def build(self, n_in: int, n_out: int) -> Any:
+        """The torch module mapping ``(n, n_in)`` to ``(n, n_out)``."""
+        raise NotImplementedError
+
+    # --- protocol ----------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The hyperparameters, defaults filled in."""
+        return dict(self.hparams)
+
+    @property
+    def n_out(self) -> int:
+        """Width of the output layer: 1 for regression and binary, else one logit per class."""
+        return 1 if self.task is Task.REGRESSION or self.n_classes == 2 else self.n_classes
+
+    def fit(
+        self,
+        X: NDArray,
+        y: NDArray,
+        *,
+        eval_set: EvalSet | None = None,
+        config: FitConfig = FitConfig(),
+        callbacks: Sequence[Any] = (),
+        hook: StepHook | None = None,
+    ) -> Self:
+        """Train with the shared minibatch loop (warm-starting when weights exist)."""
+        import torch
+
+        if self.task is Task.CLASSIFICATION and self.n_classes < 2:
+            self.n_classes = int(np.max(y)) + 1 if len(y) else 2
+        device = pick_device(config.device)
+        old_threads = torch.get_num_threads()
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)
+                if self.module_ is None:
+                    self._fit_scaling(X, y)
+                    self.module_ = self.build(X.shape[1], self.n_out)
+                self.module_.to(device)
+                Xs, ys = self._prepare(X, y)
+                ev = self._prepare(*eval_set) if eval_set is not None else None
+                result: LoopResult = train_module(
+                    self.module_, self._loss, Xs, ys, eval_set=ev, hp=self.hparams, config=config,
+                    callbacks=callbacks, metric=self._metric, hook=hook,
+                )
+        finally:
+            torch.set_num_threads(old_threads)
+        self.module_.to("cpu")
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.stop_reason_ = result.stop_reason
+        return self
+
+    def predict(self, X: NDArray) -> NDArray:
+        """Class indices for classification, values for regression."""
+        out = self._raw(X)
+        if self.task is Task.REGRESSION:
+            return out[:, 0].astype(np.float64) * self.y_scale_ + self.y_mean_
+        if self.n_out == 1:
+            return (out[:, 0] > 0).astype(np.int64)
+        return out.argmax(axis=1).astype(np.int64)
+
+    def predict_proba(self, X: NDArray) -> NDArray:
+        """Class probabilities ``(n, n_classes)``."""
+        if self.task is not Task.CLASSIFICATION:
+            raise ModelError(f"{self.family} is a regressor; predict_proba applies to classifiers only")
+        out = self._raw(X).astype(np.float64)
+        if self.n_out == 1:
+            p = 1.0 / (1.0 + np.exp(-out[:, 0]))
+            return np.stack([1 - p, p], axis=1)
+        out -= out.max(axis=1, keepdims=True)
+        e = np.exp(out)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def state(self) -> dict[str, NDArray]:
+        """Weights and scaling as named arrays."""
+        if self.module_ is None:
+            raise ModelError(f"{self.family} is not fitted; call fit first")
+        st = numpy_state(self.module_)
+        st["scaling.mean"] = np.asarray(self.mean_, dtype=np.float32)
+        st["scaling.scale"] = np.asarray(self.scale_, dtype=np.float32)
+        st["scaling.y"] = np.array([self.y_mean_, self.y_scale_], dtype=np.float64)
+        return st
+
+    @classmethod
+    def from_state(
+        cls, params: Mapping[str, Any], state: Mapping[str, NDArray], *, task: Task | str, n_classes: int = 0
+    ) -> Self:
+        """Rebuild a fitted model from ``get_params()`` and ``state()``."""
+        import torch
+
+        self = cls(task=task, n_classes=n_classes, **params)
+        self.mean_ = np.asarray(state["scaling.mean"], dtype=np.float32)
+        self.scale_ = np.asarray(state["scaling.scale"], dtype=np.float32)
+        self.y_mean_, self.y_scale_ = (float(v) for v in state["scaling.y"])
+        self.module_ = self.build(len(self.mean_), self.n_out)
+        weights = {k[len("module."):]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("module.")}
+        try:
+            self.module_.load_state_dict(weights)
+        except RuntimeError as e:
+            raise ModelError(f"the stored weights do not fit {cls.family} with params {dict(params)}: {e}") from e
+        return self
+
+    # --- internals -----------------------------------------------------------------------
+    def _fit_scaling(self, X: NDArray, y: NDArray) -> None:
+        d = X.shape[1]
+        if self.hparams.get("standardize", True):
+            mean = X.mean(axis=0, dtype=np.float64)
+            std = X.std(axis=0, dtype=np.float64)
+            self.mean_ = mean.astype(np.float32)
+            self.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+            if self.task is Task.REGRESSION and len(y):
+                self.y_mean_ = float(np.mean(y))
+                s = float(np.std(y))
+                self.y_scale_ = s if s > 1e-12 else 1.0
+        else:
+            self.mean_ = np.zeros(d, dtype=np.float32)
+            self.scale_ = np.ones(d, dtype=np.float32)
+
+    def _prepare(self, X: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
+        Xs = self._scale(X)
+        if self.task is Task.REGRESSION:
+            ys = ((np.asarray(y, dtype=np.float64) - self.y_mean_) / self.y_scale_).astype(np.float32)
+        elif self.n_out == 1:
+            ys = np.asarray(y, dtype=np.float32)
+        else:
+            ys = np.asarray(y, dtype=np.int64)
+        return Xs, ys
+
+    def _scale(self, X: NDArray) -> NDArray:
+        if self.hparams.get("standardize", True):
+            X = (X - self.mean_) / self.scale_
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def _raw(self, X: NDArray, chunk: int = 65536) -> NDArray:
+        import torch
+
+        if self.module_ is None:
+            raise ModelError(f"{self.family} is not fitted; call fit first")
+        Xs = self._scale(np.asarray(X, dtype=np.float32))
+        self.module_.eval()
+        with torch.no_grad():
+            outs = [self.module_(torch.from_numpy(Xs[i : i + chunk])).numpy() for i in range(0, len(Xs), chunk)]
+        return np.concatenate(outs) if outs else np.zeros((0, self.n_out), dtype=np.float32)
+
+    def _loss(self, out: Any, target: Any) -> Any:
+        import torch.nn.functional as F
+
+        if self.task is Task.REGRESSION:
+            return F.mse_loss(out[:, 0], target)
+        if self.n_out == 1:
+            return F.binary_cross_entropy_with_logits(out[:, 0], target)
+        return F.cross_entropy(out, target)
+
+    def _metric(self, out: Any, target: Any) -> float:
+        """Validation metric: accuracy for classification, R² for regression."""
+        if self.task is Task.REGRESSION:
+            pred = out[:, 0]
+            ss_res = ((pred - target) ** 2).sum()
+            ss_tot = ((target - target.mean()) ** 2).sum()
+            return float(1 - ss_res / ss_tot) if float(ss_tot) > 0 else 0.0
+        if self.n_out == 1:
+            return float(((out[:, 0] > 0).float() == target).float().mean())
+        return float((out.argmax(dim=1) == target).float().mean())

@@ -1,0 +1,117 @@
+"""train(): split the data, fit a family with early stopping, measure held-out metrics and timings."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import Any
+
+
+
+from ..data.dataset import Dataset
+from ..data.split import split
+from ..errors import DataError
+from ..models import get_family
+from ..models.predictor import Predictor
+from ..records import EpochLog, FitConfig
+from .metrics import evaluate
+from .result import TrainResult
+
+__all__ = ["train", "library_versions", "fit_predictor"]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a model depends on."""
+    out = {"python": platform.python_version()}
+    for name in ("modelyard", "numpy", "torch", "scikit-learn", "scipy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def fit_predictor(
+    family: str,
+    params: Mapping[str, Any] | None,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    config: FitConfig,
+    callbacks: Sequence[Any] = (),
+    init: Predictor | None = None,
+    **fit_kwargs: Any,
+) -> Predictor:
+    """Fit one model of ``family`` on ``train_ds`` (validating on ``val_ds``); ``init`` warm-starts from its weights."""
+    schema = train_ds.schema
+    cls = get_family(family)
+    if init is not None:
+        model = init.model
+    else:
+        model = cls(task=schema.task, n_classes=schema.n_classes, **dict(params or {}))
+    predictor = Predictor(family, model, schema)
+    X = predictor.encoder.transform(train_ds.X)
+    eval_set = None
+    if val_ds is not None and len(val_ds):
+        eval_set = (predictor.encoder.transform(val_ds.X), val_ds.y)
+    model.fit(X, train_ds.y, eval_set=eval_set, config=config, callbacks=callbacks, **fit_kwargs)
+    return predictor
+
+
+def train(
+    dataset: Dataset,
+    model: str = "logistic_regression",
+    params: Mapping[str, Any] | None = None,
+    *,
+    epochs: int = 20,
+    patience: int | None = None,
+    max_time: float | None = None,
+    seed: int = 0,
+    val_size: float = 0.15,
+    test_size: float = 0.2,
+    callbacks: Sequence[Any] = (),
+    device: str | None = None,
+    threads: int | None = None,
+    init: Predictor | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``dataset``: seeded split, fit with early stopping, metrics on the untouched test rows."""
+    if dataset.y is None:
+        raise DataError("the dataset has no target; load it with target=COLUMN")
+    config = FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed, device=device, threads=threads)
+    cls = get_family(model)
+    full_params = cls.params.validate(params, model) if init is None else init.model.get_params()
+    train_ds, val_ds, test_ds = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
+
+    t0 = time.perf_counter()
+    predictor = fit_predictor(model, full_params, train_ds, val_ds, config, callbacks, init=init)
+    train_time = time.perf_counter() - t0
+
+    eval_ds = test_ds if len(test_ds) else val_ds
+    t1 = time.perf_counter()
+    metrics = evaluate(predictor, eval_ds.X, eval_ds.y)
+    infer_time = time.perf_counter() - t1
+    metrics["train_time_s"] = train_time
+    metrics["inference_time_per_row_s"] = infer_time / max(len(eval_ds), 1)
+    metrics["evaluated_on"] = "test" if len(test_ds) else "validation"
+
+    inner = predictor.model
+    history: list[EpochLog] = list(getattr(inner, "history_", []))
+    return TrainResult(
+        model=predictor,
+        family=model,
+        params=predictor.get_params(),
+        config=config,
+        metrics=metrics,
+        history=history,
+        schema=dataset.schema,
+        fingerprint=dataset.fingerprint,
+        seed=seed,
+        library_versions=library_versions(),
+        split={"train": len(train_ds), "validation": len(val_ds), "test": len(test_ds)},
+        source=dataset.source,
+        best_epoch=getattr(inner, "best_epoch_", None),
+        stop_reason=getattr(inner, "stop_reason_", None),
+    )
+
+
