@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from ..errors import ParamError
 from ..records import EpochLog, FitConfig, Task
 
-__all__ = ["Model", "Callback", "Param", "ParamSpec", "EvalSet"]
+__all__ = ["Callback", "EvalSet", "Model", "Param", "ParamSpec"]
 
 EvalSet = tuple[NDArray, NDArray]
 
@@ -74,23 +74,48 @@ class Param:
             rng = " in {" + ", ".join(map(str, self.choices)) + "}"
         elif self.low is not None or self.high is not None:
             rng = f" in [{self.low if self.low is not None else '-inf'}, {self.high if self.high is not None else 'inf'}]"
-        return f"{self.name} ({tname}{rng}) = {self.default!r}"
+        return f"{self.name} ({tname}{rng}) = {self.example()}"
+
+    def example(self) -> str:
+        """The default as it would be written on the command line (``64,32``, ``0.01``, ``None``)."""
+        d = self.default
+        if isinstance(d, (tuple, list)):
+            return ",".join(map(str, d))
+        return str(d)
+
+    def rule(self) -> str:
+        """What a valid value is, in words: ``a float between 0.0 and 0.95``."""
+        kind = {
+            "ints": "a list of ints like 128,64", bool: "true or false", int: "an int", float: "a float", str: "a string",
+        }.get(self.type, getattr(self.type, "__name__", str(self.type)))  # type: ignore[call-overload]
+        if self.choices is not None:
+            return "one of " + ", ".join(map(str, self.choices))
+        each = " each" if self.type == "ints" else ""
+        if self.low is not None and self.high is not None:
+            kind += f"{each} between {self.low:g} and {self.high:g}"
+        elif self.low is not None:
+            kind += f"{each} >= {self.low:g}"
+        elif self.high is not None:
+            kind += f"{each} <= {self.high:g}"
+        if self.nullable:
+            kind += " (or None)"
+        return kind
+
+    def _refuse(self, value: Any) -> ParamError:
+        return ParamError(f"{self.name} must be {self.rule()}, got {value!r}; use e.g. {self.name}={self.example()}")
 
     def coerce(self, value: Any) -> Any:
         """The value converted to this parameter's type (strings from the CLI included), or ParamError."""
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
             if self.nullable or self.default is None:
                 return None
-            raise ParamError(f"{self.name!r} cannot be None; expected {self.describe()}")
+            raise self._refuse(value)
         try:
             v = self._convert(value)
-        except (TypeError, ValueError) as e:
-            raise ParamError(f"{self.name!r} must be {self._type_name()}, got {value!r}; expected {self.describe()}") from e
-        self._check_range(v)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise self._refuse(value) from e
+        self._check_range(v, value)
         return v
-
-    def _type_name(self) -> str:
-        return {"ints": "a list of ints like 128,64"}.get(self.type, getattr(self.type, "__name__", str(self.type)))  # type: ignore[arg-type]
 
     def _convert(self, value: Any) -> Any:
         t = self.type
@@ -135,16 +160,16 @@ class Param:
             return value
         raise TypeError(f"unknown param type {t!r}")
 
-    def _check_range(self, v: Any) -> None:
+    def _check_range(self, v: Any, given: Any) -> None:
         if self.choices is not None and v not in self.choices:
-            raise ParamError(f"{self.name!r} must be one of {', '.join(map(str, self.choices))}, got {v!r}")
+            raise self._refuse(given)
         vals = v if isinstance(v, tuple) else (v,)
         if self.type == "ints" and len(vals) == 0:
-            raise ParamError(f"{self.name!r} needs at least one value, got an empty list; e.g. {self.name}=64")
+            raise self._refuse(given)
         for x in vals:
-            if isinstance(x, (int, float)) and not isinstance(x, bool):
-                if self.low is not None and x < self.low or self.high is not None and x > self.high:
-                    raise ParamError(f"{self.name!r} must be in [{self.low}, {self.high}], got {v!r}")
+            numeric = isinstance(x, (int, float)) and not isinstance(x, bool)
+            if numeric and ((self.low is not None and x < self.low) or (self.high is not None and x > self.high)):
+                raise self._refuse(given)
 
 
 class ParamSpec:
@@ -166,12 +191,15 @@ class ParamSpec:
         unknown = sorted(set(given) - set(self.params))
         if unknown:
             raise ParamError(
-                f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {family}; valid ones: "
+                f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {family}; valid ones are "
                 + "; ".join(p.describe() for p in self.params.values())
             )
         out = self.defaults()
         for k, v in given.items():
-            out[k] = self.params[k].coerce(v)
+            try:
+                out[k] = self.params[k].coerce(v)
+            except ParamError as e:
+                raise ParamError(f"{family}: {e}") from e.__cause__
         return out
 
 

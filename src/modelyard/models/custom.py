@@ -13,12 +13,13 @@ from numpy.typing import NDArray
 
 from ..errors import ModelError, ParamError
 from ..records import EpochLog, FitConfig, Task
-from .base import EvalSet, Param, ParamSpec
+from .base import EvalSet, Param, ParamSpec, check_task
 from .loop import LOOP_PARAMS
 from .torch_base import TorchModel
 
-__all__ = ["load_custom", "is_custom_path"]
+__all__ = ["is_custom_path", "load_custom"]
 
+_DEFAULT_CONFIG = FitConfig()
 _PROTOCOL = ("fit", "predict", "get_params", "state", "from_state")
 
 
@@ -54,15 +55,19 @@ def load_custom(path: str) -> type:
         return _protocol_family(path, obj)
     if inspect.isclass(obj) and all(callable(getattr(obj, m, None)) for m in ("fit", "predict", "get_params")):
         return _sklearn_family(path, obj)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        torch = None
-    if torch is not None and (inspect.isclass(obj) and issubclass(obj, torch.nn.Module) or inspect.isfunction(obj)):
+    import torch
+
+    if inspect.isclass(obj) and issubclass(obj, torch.nn.Module) or inspect.isfunction(obj):
         return _torch_family(path, obj)
+    if inspect.isclass(obj):
+        missing = [m for m in _PROTOCOL if not callable(getattr(obj, m, None))]
+        what = f"class {obj.__name__} lacks {', '.join(missing)}"
+    else:
+        what = f"it is a {type(obj).__name__}, not a class or function"
     raise ModelError(
-        f"custom model {path!r} is neither a class implementing fit/predict/get_params/state/from_state, "
-        "nor a scikit-learn estimator, nor a torch.nn.Module factory; implement one of those"
+        f"custom model {path!r} cannot be used: {what}; give it fit/predict/get_params/state/from_state "
+        "(the Model protocol), make it a scikit-learn estimator (fit/predict/get_params), "
+        "or make it a torch.nn.Module factory taking (n_features, n_outputs, **params)"
     )
 
 
@@ -86,20 +91,24 @@ class _FreeParamSpec(ParamSpec):
     """A spec from a signature: unknown names refused, values of known type coerced, others passed as given."""
 
     def validate(self, given: Mapping[str, Any] | None, family: str) -> dict[str, Any]:
+        """The full parameter dict: defaults overridden by ``given``; values of known type are checked."""
         given = dict(given or {})
         unknown = sorted(set(given) - set(self.params))
         if unknown:
             raise ParamError(
-                f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {family}; it accepts: "
-                + (", ".join(self.params) or "none")
+                f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {family}; valid ones are "
+                + (", ".join(p.describe() for p in self.params.values()) or "none (it takes no parameters)")
             )
         out = self.defaults()
         for k, v in given.items():
             p = self.params[k]
             if p.type is _AnyType or p.default is None:
                 out[k] = _parse_literal(v)
-            else:
+                continue
+            try:
                 out[k] = p.coerce(v)
+            except ParamError as e:
+                raise ParamError(f"{family}: {e}") from e.__cause__
         return out
 
 
@@ -118,16 +127,27 @@ def _protocol_family(path: str, cls: type) -> type:
     spec = getattr(cls, "params", None)
     if not isinstance(spec, ParamSpec):
         spec = _FreeParamSpec(_signature_params(cls.__init__, skip=1))
+    tasks = tuple(getattr(cls, "tasks", tuple(Task)))
+
+    def __init__(self: Any, *, task: Task | str = Task.CLASSIFICATION, n_classes: int = 0, **params: Any) -> None:
+        # refuse bad params and unsupported tasks with modelyard's errors before the user's code runs
+        check_task(path, Task(task), tasks)
+        cls.__init__(self, task=Task(task), n_classes=n_classes, **spec.validate(params, path))
+
     return type(
         cls.__name__,
         (cls,),
-        {"family": path, "params": spec, "tasks": getattr(cls, "tasks", tuple(Task)),
-         "encoding": getattr(cls, "encoding", "onehot")},
+        {"__init__": __init__, "family": path, "params": spec, "tasks": tasks,
+         "encoding": getattr(cls, "encoding", "onehot"), "__module__": cls.__module__},
     )
 
 
 class _SklearnAdapter:
-    """A scikit-learn estimator behind the Model protocol; its fitted array attributes are its state."""
+    """A scikit-learn estimator behind the Model protocol; its fitted attributes (``name_``) are its state.
+
+    State keys say how to restore each attribute: ``array.coef_`` (numeric array),
+    ``scalar.intercept_`` (0-d), ``str.solver_`` (UTF-8 bytes) and ``none.n_iter_`` (empty).
+    """
 
     estimator_cls: ClassVar[type]
     family: ClassVar[str]
@@ -137,16 +157,24 @@ class _SklearnAdapter:
 
     def __init__(self, *, task: Task | str = Task.CLASSIFICATION, n_classes: int = 0, **params: Any):
         self.task = Task(task)
+        check_task(self.family, self.task, self.tasks)
         self.n_classes = n_classes
         self.hparams = self.params.validate(params, self.family)
-        self.est_ = self.estimator_cls(**self.hparams)
+        try:
+            self.est_ = self.estimator_cls(**self.hparams)
+        except Exception as e:
+            raise ModelError(
+                f"custom estimator {self.family} refused params {self.hparams}: {type(e).__name__}: {e}; fix the --set values"
+            ) from e
         self.history_: list[EpochLog] = []
 
     def get_params(self) -> dict[str, Any]:
+        """The hyperparameters, defaults filled in."""
         return dict(self.hparams)
 
-    def fit(self, X: NDArray, y: NDArray, *, eval_set: EvalSet | None = None, config: FitConfig = FitConfig(),
+    def fit(self, X: NDArray, y: NDArray, *, eval_set: EvalSet | None = None, config: FitConfig = _DEFAULT_CONFIG,
             callbacks: Sequence[Any] = ()) -> Self:
+        """Fit the estimator on all rows, seeding its ``random_state`` when it has one."""
         if "random_state" in self.est_.get_params():
             self.est_.set_params(random_state=config.seed)
         try:
@@ -156,42 +184,94 @@ class _SklearnAdapter:
         return self
 
     def predict(self, X: NDArray) -> NDArray:
-        return np.asarray(self.est_.predict(X))
+        """Class indices for classification, values for regression."""
+        self._check_fitted()
+        out = np.asarray(self.est_.predict(X))
+        return out.astype(np.int64) if self.task is Task.CLASSIFICATION else out.astype(np.float64)
 
     def predict_proba(self, X: NDArray) -> NDArray:
+        """Class probabilities, one column per class index."""
         if not hasattr(self.est_, "predict_proba"):
             raise ModelError(f"custom estimator {self.family} has no predict_proba")
-        return np.asarray(self.est_.predict_proba(X))
+        self._check_fitted()
+        p = np.asarray(self.est_.predict_proba(X), dtype=np.float64)
+        classes = np.asarray(getattr(self.est_, "classes_", np.arange(p.shape[1])), dtype=np.int64)
+        k = max(int(self.n_classes), int(classes.max()) + 1 if len(classes) else 0, p.shape[1])
+        if p.shape[1] == k and np.array_equal(classes, np.arange(k)):
+            return p
+        out = np.zeros((len(p), k))
+        out[:, classes] = p
+        return out
+
+    def _fitted_attributes(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self.est_).items() if k.endswith("_") and not k.startswith("_")}
+
+    def _check_fitted(self) -> None:
+        if not self._fitted_attributes():
+            raise ModelError(f"custom estimator {self.family} is not fitted; call fit first")
 
     def state(self) -> dict[str, NDArray]:
+        """The fitted attributes as named arrays (never pickled)."""
+        self._check_fitted()
         out: dict[str, NDArray] = {}
-        for k, v in vars(self.est_).items():
-            if not k.endswith("_") or k.startswith("_"):
-                continue
+        for k, v in self._fitted_attributes().items():
             if isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
                 out["array." + k] = np.ascontiguousarray(v)
-            elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+            elif isinstance(v, (bool, int, float, np.integer, np.floating, np.bool_)):
                 out["scalar." + k] = np.asarray(v)
+            elif isinstance(v, str):
+                out["str." + k] = np.frombuffer(v.encode(), dtype=np.uint8).copy()
+            elif v is None:
+                out["none." + k] = np.zeros(0, dtype=np.uint8)
             else:
                 raise ModelError(
                     f"custom estimator {self.family} has fitted attribute {k!r} of type {type(v).__name__}, which "
-                    "cannot be saved without pickle; give the class state() and from_state() methods"
+                    "cannot be saved without pickle; wrap it in a class with state() and from_state() methods"
                 )
         return out
 
     @classmethod
     def from_state(cls, params: Mapping[str, Any], state: Mapping[str, NDArray], *, task: Task | str,
                    n_classes: int = 0) -> Self:
+        """Rebuild the fitted estimator from ``get_params()`` and ``state()``."""
         self = cls(task=task, n_classes=n_classes, **params)
         for k, v in state.items():
             kind, _, name = k.partition(".")
-            setattr(self.est_, name, np.asarray(v) if kind == "array" else np.asarray(v).item())
+            if kind == "array":
+                value: Any = np.array(v)
+            elif kind == "scalar":
+                value = np.asarray(v).item()
+            elif kind == "str":
+                value = np.asarray(v, dtype=np.uint8).tobytes().decode()
+            elif kind == "none":
+                value = None
+            else:
+                raise ModelError(f"unknown state entry {k!r} for custom estimator {cls.family}; was it saved by modelyard?")
+            setattr(self.est_, name, value)
         return self
+
+
+def _sklearn_tasks(est_cls: type) -> tuple[Task, ...]:
+    """The tasks a scikit-learn estimator class does, from its estimator type (both when it does not say)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    try:
+        est = est_cls()
+    except Exception:  # noqa: BLE001  (an estimator without defaults for every argument: it does not say)
+        return tuple(Task)
+    if is_classifier(est):
+        return (Task.CLASSIFICATION,)
+    if is_regressor(est):
+        return (Task.REGRESSION,)
+    return tuple(Task)
 
 
 def _sklearn_family(path: str, est_cls: type) -> type:
     spec = _FreeParamSpec(_signature_params(est_cls.__init__, skip=1))
-    return type(est_cls.__name__ + "Adapter", (_SklearnAdapter,), {"estimator_cls": est_cls, "family": path, "params": spec})
+    return type(
+        est_cls.__name__ + "Adapter", (_SklearnAdapter,),
+        {"estimator_cls": est_cls, "family": path, "params": spec, "tasks": _sklearn_tasks(est_cls)},
+    )
 
 
 def _torch_family(path: str, factory: Any) -> type:
