@@ -1,0 +1,505 @@
+"""Study: ask/tell/optimize over a trial store; shared by processes and machines, resumable after a crash.
+
+A study owns a search space, a direction and its trials. ``ask`` claims the next trial
+atomically from the store (the optimizer sees every finished and running trial, of every
+worker); ``tell`` records its end. ``optimize`` loops ask -> objective -> tell on
+``n_workers`` threads until the study's trial budget, a wall-clock timeout or a target value
+is reached. While a trial runs, a background thread refreshes its heartbeat; a trial whose
+heartbeat stops (its process was killed) is marked failed by the next claim of any worker,
+and its slot is reused. Values are stored as the objective returns them; the optimizer and
+pruners, which minimize, see them negated when the study maximizes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import StudyError
+from .records import StudyInfo, Trial, TrialState
+from .store.trialstore import INTERRUPTED_REASON, MemoryTrialStore, TrialStore, check_study_name
+from .tune.optimizers import Optimizer, TrialView, get_optimizer
+from .tune.pruners import Pruner, get_pruner
+from .tune.space import SearchSpace
+
+__all__ = ["Study", "ActiveTrial", "TrialPruned", "open_trial_store"]
+
+log = logging.getLogger("modelyard.study")
+
+DIRECTIONS = ("minimize", "maximize")
+
+
+class TrialPruned(Exception):
+    """Raised by an objective to stop its trial early (after ``trial.should_prune()`` said so)."""
+
+
+def open_trial_store(storage: Any) -> TrialStore:
+    """A trial store from None (memory), a TrialStore, a Yard, a Database, a store folder or a database URL."""
+    if storage is None:
+        return MemoryTrialStore()
+    if isinstance(storage, TrialStore):
+        return storage
+    from .store.trials import SqlTrialStore
+
+    db = getattr(storage, "db", None)
+    if db is not None:  # a Yard
+        return SqlTrialStore(db)
+    from .store.db import Database
+
+    if isinstance(storage, Database):
+        return SqlTrialStore(storage)
+    if isinstance(storage, (str, os.PathLike)):
+        from .yard import Yard
+
+        return SqlTrialStore(Yard(str(storage)).db)
+    raise StudyError(
+        f"storage must be None, a store folder, a database URL or a Yard, got {type(storage).__name__}; "
+        "e.g. storage='sqlite:///tune.db'"
+    )
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+def _as_value(raw: Any) -> tuple[float | None, str | None]:
+    """The objective's return as a finite float, or an error message saying what was wrong."""
+    if isinstance(raw, (bool, np.bool_)) or raw is None:
+        return None, f"the objective returned {raw!r}; return a float (raise to mark the trial failed)"
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None, f"the objective returned {type(raw).__name__} {str(raw)[:60]!r}; return a float"
+    if not math.isfinite(value):
+        return None, f"the objective returned {value}; return a finite float (raise to mark the trial failed)"
+    return value, None
+
+
+class ActiveTrial(Mapping[str, Any]):
+    """A running trial: its params (also readable as ``trial["lr"]``), ``report`` and ``should_prune``."""
+
+    def __init__(self, study: Study, record: Trial):
+        self._study = study
+        self.number: int = record.number
+        self.params: dict[str, Any] = dict(record.params)
+        self.prune_reason: str | None = None
+        self.last_step: int | None = None
+        self.last_value: float | None = None
+        self._lost = False  # another worker failed this trial (missed heartbeat); its result will be discarded
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __repr__(self) -> str:
+        return f"ActiveTrial(study={self._study.name!r}, number={self.number}, params={self.params!r})"
+
+    @property
+    def study(self) -> Study:
+        """The study this trial belongs to."""
+        return self._study
+
+    def report(self, step: int, value: float) -> None:
+        """Record the intermediate value (e.g. validation metric) after ``step`` (e.g. epoch) for pruning."""
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise StudyError(f"report step must be an int >= 0, got {step!r}; pass the epoch number, e.g. 3")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise StudyError(f"report value must be a number, got {value!r}; pass the validation metric as a float")
+        self.last_step, self.last_value = int(step), float(value)
+        if not self._lost:
+            self._study._store.report(self._study.name, self.number, int(step), float(value))
+
+    def should_prune(self) -> bool:
+        """Whether to stop now: the pruner judged the reported values worse than peers, or the study is stopping."""
+        if self._study._stop.is_set() or self._lost:
+            self.prune_reason = self.prune_reason or ("trial lost (heartbeat missed)" if self._lost else "study stopped")
+            return True
+        if self.last_step is None:
+            return False
+        study = self._study
+        everyone = study._store.trials(study.name)
+        me = next((t for t in everyone if t.number == self.number), None)
+        if me is None:
+            return False
+        others = [study._view(t) for t in everyone if t.number != self.number]
+        if study._pruner.should_prune(study._view(me), others):
+            self.prune_reason = (
+                f"pruned by the {study._pruner_name} pruner at step {self.last_step} (value {self.last_value:.6g})"
+            )
+            return True
+        return False
+
+
+class Study:
+    """A hyperparameter search: ask/tell or optimize; in memory unless ``storage`` is given.
+
+    ``storage``: a store folder, a database URL (``sqlite:///...``, ``postgresql+psycopg://...``),
+    a ``Yard`` or a ``TrialStore``. With a name that exists in the storage, the study is resumed
+    (its direction and space must match). ``optimizer``: ``"gp"``, ``"random"`` or an Optimizer;
+    ``pruner``: ``"median"``, ``"asha"``, ``"none"`` or a Pruner.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace | Mapping[str, Any] | None = None,
+        direction: str = "minimize",
+        optimizer: str | Optimizer = "gp",
+        pruner: str | Pruner = "median",
+        seed: int = 0,
+        storage: Any = None,
+        name: str | None = None,
+        *,
+        attrs: Mapping[str, Any] | None = None,
+        heartbeat_interval: float = 10.0,
+        grace_period: float | None = None,
+    ):
+        if direction not in DIRECTIONS:
+            raise StudyError(f"direction must be 'minimize' or 'maximize', got {direction!r}; pass direction='maximize'")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise StudyError(f"seed must be an int, got {seed!r}; pass e.g. seed=0")
+        if not heartbeat_interval > 0:
+            raise StudyError(f"heartbeat_interval must be > 0 seconds, got {heartbeat_interval!r}; e.g. 10")
+        self.heartbeat_interval = float(heartbeat_interval)
+        self.grace_period = float(grace_period) if grace_period is not None else 6.0 * self.heartbeat_interval
+        if self.grace_period <= self.heartbeat_interval:
+            raise StudyError(
+                f"grace_period ({self.grace_period}s) must exceed heartbeat_interval ({self.heartbeat_interval}s), "
+                "or live trials would be failed; use e.g. 6 times the interval"
+            )
+        self._store = open_trial_store(storage)
+        self.seed = int(seed)
+        self._optimizer, self._optimizer_name = self._resolve(optimizer, get_optimizer, "optimizer")
+        self._pruner, self._pruner_name = self._resolve(pruner, get_pruner, "pruner")
+        name = check_study_name(name) if name is not None else f"study-{os.urandom(4).hex()}"
+        if space is None:
+            info = self._store.get_study(name)  # resume: the space comes from the store
+        else:
+            if not isinstance(space, SearchSpace):
+                space = SearchSpace.from_dict(space)
+            info, created = self._store.create_study(StudyInfo(
+                name=name, direction=direction, space=space.to_dict(), optimizer=self._optimizer_name,
+                pruner=self._pruner_name, seed=self.seed, created_at=time.time(), attrs=dict(attrs or {}),
+            ))
+            if not created:
+                self._check_same(info, space, direction)
+        self.name: str = info.name
+        self.direction: str = info.direction
+        self.space: SearchSpace = SearchSpace.from_dict(info.space)
+        self.attrs: dict[str, Any] = dict(info.attrs)
+        self._sign = -1.0 if self.direction == "maximize" else 1.0
+        self._stop = threading.Event()
+        self._active: dict[int, ActiveTrial] = {}
+        self._active_lock = threading.Lock()
+        self._beat_thread: threading.Thread | None = None
+
+    @classmethod
+    def load(cls, name: str, storage: Any, **kwargs: Any) -> Study:
+        """Open an existing study (space and direction from the store); NotFoundError if there is none."""
+        store = open_trial_store(storage)
+        info = store.get_study(check_study_name(name))
+        return cls(None, direction=info.direction, storage=store, name=name, **kwargs)
+
+    @staticmethod
+    def _resolve(obj: Any, factory: Callable[[str], Any], kind: str) -> tuple[Any, str]:
+        if isinstance(obj, str):
+            try:
+                return factory(obj), obj
+            except ValueError as e:
+                raise StudyError(str(e)) from None
+        method = "suggest" if kind == "optimizer" else "should_prune"
+        if not callable(getattr(obj, method, None)):
+            raise StudyError(f"{kind} must be a name or an object with a {method}() method, got {obj!r}")
+        return obj, type(obj).__name__
+
+    def _check_same(self, info: StudyInfo, space: SearchSpace, direction: str) -> None:
+        if info.direction != direction:
+            raise StudyError(
+                f"study {info.name!r} exists with direction {info.direction}, not {direction}; resume it with "
+                f"direction={info.direction!r} (or the same --metric) or choose a new study name"
+            )
+        if SearchSpace.from_dict(info.space) != space:
+            raise StudyError(
+                f"study {info.name!r} exists with a different search space ({sorted(info.space)}); resume it with the "
+                "same space (the --space file it was created with) or choose a new study name"
+            )
+
+    # --- records ---------------------------------------------------------------------------
+    @property
+    def info(self) -> StudyInfo:
+        """The study's definition and current tallies."""
+        return self._store.get_study(self.name)
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial so far, as frozen records in number order."""
+        return self._store.trials(self.name)
+
+    @property
+    def best_trial(self) -> Trial:
+        """The complete trial with the best value (the earliest on ties)."""
+        done = self._store.trials(self.name, [TrialState.COMPLETE])
+        if not done:
+            raise StudyError(f"study {self.name!r} has no complete trial yet; run optimize() or tell() a value first")
+        return min(done, key=lambda t: (self._sign * t.value, t.number))  # type: ignore[operator]
+
+    @property
+    def best_value(self) -> float:
+        """The best value of a complete trial."""
+        return float(self.best_trial.value)  # type: ignore[arg-type]
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The params of the best complete trial."""
+        return dict(self.best_trial.params)
+
+    def _view(self, t: Trial) -> TrialView:
+        """The trial as optimizers and pruners read it: minimize direction."""
+        s = self._sign
+        return TrialView(
+            params=t.params, value=None if t.value is None else s * t.value, state=t.state.value,
+            intermediate={k: s * v for k, v in t.intermediate.items()},
+        )
+
+    # --- ask / tell ---------------------------------------------------------------------------
+    def ask(self, params: Mapping[str, Any] | None = None) -> ActiveTrial:
+        """Start the next trial: the optimizer's suggestion, or ``params`` if given (e.g. a known good point)."""
+        if params is not None:
+            self.space.validate(params)
+        trial = self._claim(None, fixed=params)
+        assert trial is not None  # no budget, so a claim always succeeds
+        return trial
+
+    def _propose(self, history: list[Trial], fixed: Mapping[str, Any] | None) -> dict[str, Any]:
+        if fixed is not None:
+            return dict(fixed)
+        done = [self._view(t) for t in history if t.state is not TrialState.RUNNING]
+        pending = [t.params for t in history if t.state is TrialState.RUNNING]
+        rng = np.random.default_rng([self.seed, len(history)])  # the trial number: same history, same point
+        return dict(self._optimizer.suggest(self.space, done, pending, rng))
+
+    def _claim(self, budget: int | None, fixed: Mapping[str, Any] | None = None) -> ActiveTrial | None:
+        grace = self.grace_period if self._store.shared else None
+        record = self._store.claim(
+            self.name, lambda h: self._propose(h, fixed), budget=budget, grace=grace, worker=_worker_id()
+        )
+        if record is None:
+            return None
+        trial = ActiveTrial(self, record)
+        with self._active_lock:
+            self._active[trial.number] = trial
+            self._ensure_heartbeat()
+        return trial
+
+    def tell(
+        self, trial: ActiveTrial | int, value: Any = None, *, state: TrialState | str | None = None,
+        error: str | None = None,
+    ) -> Trial:
+        """Finish a trial: ``tell(t, 0.12)`` (complete), ``tell(t, state="pruned")``, ``tell(t, state="failed", error=...)``.
+
+        A value that is not a finite number marks the trial failed, with the reason recorded.
+        """
+        number = trial.number if isinstance(trial, ActiveTrial) else int(trial)
+        active = self._active.get(number)
+        st = TrialState(state) if state is not None else TrialState.COMPLETE
+        counted, reason, final = True, error, None
+        if st is TrialState.RUNNING:
+            raise StudyError("tell needs a final state: complete, pruned or failed, not running")
+        if st is TrialState.COMPLETE:
+            final, err = _as_value(value)
+            if err is not None:
+                st, reason = TrialState.FAILED, err
+        elif st is TrialState.PRUNED:
+            final = value if value is not None else (active.last_value if active else None)
+            if reason is None:
+                reason = active.prune_reason if active and active.prune_reason else "pruned"
+        elif reason is None:
+            reason = "failed (no reason given)"
+        if st is TrialState.FAILED and reason == INTERRUPTED_REASON:
+            counted = False
+        try:
+            return self._store.finish(self.name, number, st, final, reason, counted=counted)
+        finally:
+            with self._active_lock:
+                self._active.pop(number, None)
+
+    # --- heartbeats ---------------------------------------------------------------------------
+    def _ensure_heartbeat(self) -> None:
+        """Start the heartbeat thread if a shared store has running trials of ours (call with the lock held)."""
+        if not self._store.shared or (self._beat_thread is not None and self._beat_thread.is_alive()):
+            return
+        self._beat_thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.name}", daemon=True)
+        self._beat_thread.start()
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(self.heartbeat_interval)
+            with self._active_lock:
+                numbers = list(self._active)
+                if not numbers:
+                    self._beat_thread = None
+                    return
+            try:
+                alive = self._store.heartbeat(self.name, numbers)
+            except Exception as e:  # a transient database error must not kill the beat
+                log.warning("heartbeat of study %r failed (%s); retrying in %.0fs", self.name, e, self.heartbeat_interval)
+                continue
+            with self._active_lock:
+                for n in numbers:
+                    if n not in alive and n in self._active:
+                        self._active[n]._lost = True
+
+    # --- optimize -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask ``optimize`` to start no new trial (running ones see ``should_prune() == True``)."""
+        self._stop.set()
+
+    def optimize(
+        self,
+        fn: Callable[[ActiveTrial], Any],
+        n_trials: int | None = None,
+        n_workers: int = 1,
+        timeout: float | None = None,
+        target: float | None = None,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        callbacks: Sequence[Callable[[Study, Trial], Any]] = (),
+    ) -> None:
+        """Run trials until the study holds ``n_trials`` trials, ``timeout`` seconds pass or ``target`` is reached.
+
+        ``fn`` gets the running trial, which reads like the params dict (``fn(params)``
+        works) and offers ``report``/``should_prune``; it returns the value. ``n_trials`` is
+        the study's total budget: trials already in it (from earlier runs, other processes or
+        machines) count, so a resumed study runs only the remainder. Trials still running at
+        the timeout finish. Exceptions in ``catch`` (and NaN or non-numeric returns) mark the
+        trial failed and the study goes on; others stop it. Ctrl-C stops it and leaves it resumable.
+        """
+        for label, v, low in (("n_trials", n_trials, 1), ("n_workers", n_workers, 1)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low):
+                raise StudyError(f"{label} must be an int >= {low}, got {v!r}; e.g. {label}=20")
+        if timeout is not None and not timeout > 0:
+            raise StudyError(f"timeout must be > 0 seconds, got {timeout!r}; e.g. timeout=600")
+        if not callable(fn):
+            raise StudyError(f"the objective must be callable, got {type(fn).__name__}; pass fn(params) -> float")
+        self._stop.clear()
+        run = _Run(self, fn, n_trials, timeout, target, catch if isinstance(catch, tuple) else (catch,), callbacks)
+        threads = [threading.Thread(target=run.loop, name=f"{self.name}-worker-{i}", daemon=True)
+                   for i in range(1, n_workers)]
+        for t in threads:
+            t.start()
+        try:
+            run.loop()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        except BaseException:
+            run.interrupted = True
+            self._stop.set()
+            self._abandon_active()
+            raise
+        if run.error is not None:
+            raise run.error
+
+    def _abandon_active(self) -> None:
+        """Give back the slots of this process's running trials (Ctrl-C): failed, uncounted, so a resume reruns them."""
+        with self._active_lock:
+            numbers = list(self._active)
+        for n in numbers:
+            try:
+                self.tell(n, state=TrialState.FAILED, error=INTERRUPTED_REASON)
+            except StudyError:
+                pass
+
+
+class _Run:
+    """One ``optimize`` call: the stop conditions and the loop every worker thread runs."""
+
+    def __init__(self, study: Study, fn: Callable, n_trials: int | None, timeout: float | None,
+                 target: float | None, catch: tuple[type[BaseException], ...], callbacks: Sequence[Callable]):
+        self.study, self.fn, self.n_trials, self.target, self.catch, self.callbacks = (
+            study, fn, n_trials, target, catch, callbacks)
+        self.deadline = time.monotonic() + timeout if timeout is not None else None
+        self.interrupted = False
+        self.error: BaseException | None = None
+
+    def _reached_target(self) -> bool:
+        if self.target is None:
+            return False
+        best = self.study.info.best_value
+        return best is not None and self.study._sign * best <= self.study._sign * self.target
+
+    def _should_stop(self) -> bool:
+        s = self.study
+        return (s._stop.is_set() or (self.deadline is not None and time.monotonic() >= self.deadline)
+                or self._reached_target())
+
+    def loop(self) -> None:
+        """Claim and run trials until a stop condition holds."""
+        s = self.study
+        poll = min(1.0, s.grace_period / 4)
+        try:
+            while not self._should_stop():
+                trial = s._claim(self.n_trials)
+                if trial is None:
+                    # budget full; in a shared study a running trial may still die and give its slot back
+                    if s._store.shared and s.info.counts.get(TrialState.RUNNING.value, 0) > 0:
+                        s._stop.wait(poll)
+                        continue
+                    return
+                self._run_one(trial)
+        except BaseException as e:
+            if threading.current_thread() is threading.main_thread():
+                raise
+            self.error = e
+            s._stop.set()
+
+    def _run_one(self, trial: ActiveTrial) -> None:
+        s = self.study
+        try:
+            raw = self.fn(trial)
+        except TrialPruned as e:
+            if self.interrupted:
+                self._finish(trial, TrialState.FAILED, None, INTERRUPTED_REASON)
+            else:
+                reason = trial.prune_reason or (str(e) or f"pruned by the objective at step {trial.last_step}")
+                self._finish(trial, TrialState.PRUNED, trial.last_value, reason)
+            return
+        except self.catch as e:
+            reason = f"{type(e).__name__}: {e}"
+            log.warning("trial %d of study %r failed: %s", trial.number, s.name, reason)
+            self._finish(trial, TrialState.FAILED, None, reason)
+            return
+        except BaseException as e:
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                self._finish(trial, TrialState.FAILED, None, INTERRUPTED_REASON)
+            else:
+                self._finish(trial, TrialState.FAILED, None, f"{type(e).__name__}: {e}")
+            raise
+        value, err = _as_value(raw)
+        if err is not None:
+            log.warning("trial %d of study %r failed: %s", trial.number, s.name, err)
+            self._finish(trial, TrialState.FAILED, None, err)
+        else:
+            self._finish(trial, TrialState.COMPLETE, value, None)
+
+    def _finish(self, trial: ActiveTrial, state: TrialState, value: float | None, reason: str | None) -> None:
+        s = self.study
+        try:
+            record = s.tell(trial, value, state=state, error=reason) if state is not TrialState.COMPLETE \
+                else s.tell(trial, value)
+        except StudyError as e:  # failed by another worker after a missed heartbeat: its result is dropped
+            log.warning("result of trial %d of study %r discarded: %s", trial.number, s.name, e)
+            return
+        for cb in self.callbacks:
+            cb(s, record)
