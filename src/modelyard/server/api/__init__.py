@@ -1,0 +1,1 @@
+"""REST routers, one per kind of object: health, studies and trials, models and versions, comparisons."""
