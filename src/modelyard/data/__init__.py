@@ -4,4 +4,4 @@ from .dataset import Dataset
 from .load import from_arrays, from_frame, load_dataset
 from .split import shard, split
 
-__all__ = ["Dataset", "load_dataset", "from_frame", "from_arrays", "split", "shard"]
+__all__ = ["Dataset", "from_arrays", "from_frame", "load_dataset", "shard", "split"]

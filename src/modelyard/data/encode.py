@@ -13,9 +13,9 @@ from numpy.typing import NDArray
 
 from ..errors import DataError, SchemaMismatchError
 from ..records import Schema
-from .validate import check_finite
+from .validate import PREDICT_FIX, TRAIN_FIX, check_finite, missing_mask
 
-__all__ = ["to_frame", "frame_to_matrix", "as_matrix"]
+__all__ = ["as_matrix", "category_key", "frame_to_matrix", "to_frame"]
 
 
 def to_frame(table: Any, columns: list[str] | None = None):
@@ -41,8 +41,14 @@ def to_frame(table: Any, columns: list[str] | None = None):
     return pd.DataFrame(arr, columns=columns if columns is not None else [f"x{i}" for i in range(arr.shape[1])])
 
 
-def frame_to_matrix(frame, schema: Schema, *, drop: NDArray[np.bool_] | None = None) -> NDArray[np.float32]:
-    """The schema's feature columns of ``frame`` as float32 codes/values; refuses missing columns and NaN."""
+def frame_to_matrix(
+    frame: Any, schema: Schema, *, drop: NDArray[np.bool_] | None = None, training: bool = True
+) -> NDArray[np.float32]:
+    """The schema's feature columns of ``frame`` as float32 codes/values; refuses missing columns and NaN.
+
+    When predicting (``training=False``) a missing categorical value is coded like an unseen
+    category (``-1``); a missing numeric value is refused either way.
+    """
     import pandas as pd
 
     missing = [c for c in schema.feature_names if c not in frame.columns]
@@ -58,9 +64,12 @@ def frame_to_matrix(frame, schema: Schema, *, drop: NDArray[np.bool_] | None = N
         if drop is not None:
             values = values[~drop]
         if col.kind == "categorical":
-            check_finite(col.name, values.astype(object) if values.dtype.kind in "fc" else values)
+            obj = values.astype(object) if values.dtype.kind in "fc" else values
+            if training:
+                check_finite(col.name, obj)
+            missing = missing_mask(obj)
             lookup = {c: i for i, c in enumerate(col.categories or ())}
-            X[:, j] = [lookup.get(str(v), -1) for v in values]
+            X[:, j] = [-1 if m else lookup.get(category_key(v), -1) for v, m in zip(values, missing, strict=True)]
         else:
             if values.dtype.kind not in "biuf":
                 try:
@@ -70,7 +79,7 @@ def frame_to_matrix(frame, schema: Schema, *, drop: NDArray[np.bool_] | None = N
                         f"column {col.name!r} must be numeric as in training, but holds {values[:1][0]!r}; "
                         "fix the column's values"
                     ) from e
-            check_finite(col.name, values)
+            check_finite(col.name, values, fix=TRAIN_FIX if training else PREDICT_FIX)
             with np.errstate(over="ignore"):
                 X[:, j] = values
             if not np.isfinite(X[:, j]).all():
@@ -92,6 +101,13 @@ def as_matrix(table: Any, schema: Schema) -> NDArray[np.float32]:
         X = np.asarray(arr, dtype=np.float32)
         if not np.isfinite(X).all():
             j = int(np.where(~np.isfinite(X).all(axis=0))[0][0])
-            check_finite(schema.feature_names[j], X[:, j])
+            check_finite(schema.feature_names[j], X[:, j], fix=PREDICT_FIX)
         return X
-    return frame_to_matrix(to_frame(table, schema.feature_names), schema)
+    return frame_to_matrix(to_frame(table, schema.feature_names), schema, training=False)
+
+
+def category_key(v: Any) -> str:
+    """A raw value as the category string the schema stores (``3.0`` read from a file matches ``3``)."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)

@@ -11,10 +11,10 @@ from numpy.typing import NDArray
 from ..errors import DataError
 from ..records import Column, Schema, Task
 from .dataset import Dataset
-from .encode import frame_to_matrix
+from .encode import category_key, frame_to_matrix
 from .validate import MAX_CATEGORIES, check_finite, missing_mask
 
-__all__ = ["load_dataset", "from_frame", "from_arrays", "read_frame", "SKLEARN_DATASETS", "infer_task"]
+__all__ = ["SKLEARN_DATASETS", "from_arrays", "from_frame", "infer_task", "load_dataset", "read_frame"]
 
 SKLEARN_DATASETS = {
     "iris": "load_iris",
@@ -36,7 +36,7 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset from a path (.csv, .parquet, .npz), ``sklearn:NAME``, a data frame or an ``(X, y)`` pair."""
     if isinstance(source, tuple) and len(source) == 2:
-        return from_arrays(source[0], source[1], task=task)
+        return from_arrays(source[0], source[1], task=task, drop_missing=drop_missing)
     if not isinstance(source, (str, Path)):
         return from_frame(source, target, task=task, drop_missing=drop_missing)
     text = str(source)
@@ -49,7 +49,7 @@ def load_dataset(
         raise DataError(f"{text!r} is a folder, not a data file; pass a .csv, .parquet or .npz file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return _load_npz(path, task)
+        return _load_npz(path, task, drop_missing)
     frame = read_frame(path)
     return from_frame(frame, target, task=task, drop_missing=drop_missing, source=text)
 
@@ -69,7 +69,8 @@ def read_frame(path: Path):
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{str(path)!r} is empty; pass a file with a header row and data rows") from e
     except Exception as e:  # parser errors of pandas/pyarrow
-        raise DataError(f"cannot parse {str(path)!r} as {suffix[1:]}: {e}; check that the file is valid") from e
+        detail = " ".join(str(e).split())
+        raise DataError(f"cannot parse {str(path)!r} as {suffix[1:]}: {detail}; check that the file is valid") from e
     raise DataError(
         f"unknown data format {suffix or '(no extension)'!r} for {str(path)!r}; use .csv, .parquet or .npz"
     )
@@ -87,13 +88,13 @@ def _load_sklearn(text: str, task: Task | str | None) -> Dataset:
     y_raw = np.asarray(bunch.target)
     labels = getattr(bunch, "target_names", None)
     inferred = Task.REGRESSION if name == "diabetes" else Task.CLASSIFICATION
-    t = Task(task) if task is not None else inferred
+    t = _as_task(task) if task is not None else inferred
     if t is Task.CLASSIFICATION and labels is not None and len(labels) == len(np.unique(y_raw)):
         y_raw = np.asarray(labels)[y_raw]
     return from_arrays(X, y_raw, feature_names=names, task=t, source=text, target="target")
 
 
-def _load_npz(path: Path, task: Task | str | None) -> Dataset:
+def _load_npz(path: Path, task: Task | str | None, drop_missing: bool) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as z:
             if "X" not in z.files:
@@ -104,12 +105,28 @@ def _load_npz(path: Path, task: Task | str | None) -> Dataset:
     except DataError:
         raise
     except ValueError as e:
-        raise DataError(f"cannot read {str(path)!r}: {e}; save plain numeric arrays with np.savez") from e
+        raise DataError(
+            f"cannot read {str(path)!r} as .npz: it is not a zip of plain .npy arrays (or it holds pickled objects, "
+            "which modelyard never loads); save numeric arrays with np.savez(path, X=X, y=y)"
+        ) from e
     except Exception as e:
         raise DataError(f"cannot read {str(path)!r} as .npz: {e}; check the file") from e
     if y is None:
         raise DataError(f"{str(path)!r} has no array 'y'; save the target as np.savez(..., y=y)")
-    return from_arrays(X, y, feature_names=names, task=task, source=str(path))
+    return from_arrays(X, y, feature_names=names, task=task, source=str(path), drop_missing=drop_missing)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _as_task(task: Task | str) -> Task:
+    try:
+        return Task(task)
+    except ValueError:
+        raise DataError(
+            f"task must be 'classification' or 'regression', got {task!r}; pass one of those (or leave it out to infer it)"
+        ) from None
 
 
 def infer_task(y: NDArray) -> Task:
@@ -136,7 +153,7 @@ def _encode_target(y: NDArray, task: Task, name: str) -> tuple[NDArray, tuple[An
     classes, codes = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise DataError(
-            f"target {name!r} has a single class ({classes[0]!r}) so there is nothing to classify; "
+            f"target {name!r} has a single class ({_plain(classes[0])!r}) so there is nothing to classify; "
             "use data with at least two classes"
         )
     return codes.astype(np.int64), tuple(c.item() if hasattr(c, "item") else c for c in classes)
@@ -183,7 +200,7 @@ def from_frame(
     columns = []
     for c in features:
         columns.append(_infer_column(c, frame[c].to_numpy()[~drop]))
-    t = Task(task) if task is not None else infer_task(y_raw)
+    t = _as_task(task) if task is not None else infer_task(y_raw)
     y, classes = _encode_target(y_raw, t, target)
     schema = Schema(columns=tuple(columns), target=target, task=t, classes=classes)
     X = frame_to_matrix(frame, schema, drop=drop if drop.any() else None)
@@ -202,7 +219,7 @@ def _infer_column(name: str, values: NDArray) -> Column:
     numeric = pd.to_numeric(pd.Series(present), errors="coerce")
     if len(present) and numeric.notna().all():
         return Column(name, "numeric", "float64")
-    cats = sorted({str(v) for v in present})
+    cats = sorted({category_key(v) for v in present})
     if len(cats) > MAX_CATEGORIES:
         raise DataError(
             f"column {name!r} is text with {len(cats)} distinct values (more than {MAX_CATEGORIES}), "
@@ -219,6 +236,7 @@ def from_arrays(
     task: Task | str | None = None,
     source: str = "<arrays>",
     target: str = "y",
+    drop_missing: bool = False,
 ) -> Dataset:
     """Build a Dataset from a numeric feature matrix and a target vector."""
     X = np.asarray(X)
@@ -229,14 +247,22 @@ def from_arrays(
         raise DataError(f"y must be a 1-D array with one value per row of X ({len(X)}), got shape {y.shape}")
     if X.dtype.kind not in "biuf":
         raise DataError(f"X must be numeric, got dtype {X.dtype}; use a CSV or Parquet file for text columns")
-    names = feature_names or [f"x{i}" for i in range(X.shape[1])]
+    if len(X) == 0:
+        raise DataError(f"{source!r} has no rows; use data with rows")
+    names = [str(n) for n in feature_names] if feature_names is not None else [f"x{i}" for i in range(X.shape[1])]
     if len(names) != X.shape[1]:
         raise DataError(f"{len(names)} feature names given for {X.shape[1]} columns; pass one name per column")
-    Xf = X.astype(np.float32)
+    with np.errstate(over="ignore"):
+        Xf = X.astype(np.float32)
+    if drop_missing:
+        keep = np.isfinite(Xf).all(axis=1) & ~missing_mask(y)
+        if not keep.any():
+            raise DataError(f"every row of {source!r} has a missing value, so --drop-missing leaves nothing")
+        Xf, y = Xf[keep], y[keep]
     for j, n in enumerate(names):
         check_finite(n, Xf[:, j])
     check_finite(target, y, what="target")
-    t = Task(task) if task is not None else infer_task(y)
+    t = _as_task(task) if task is not None else infer_task(y)
     y_enc, classes = _encode_target(y, t, target)
     columns = tuple(Column(n, "numeric", str(X.dtype)) for n in names)
-    return Dataset(Xf, y_enc, Schema(columns, target, t, classes), source)
+    return Dataset(np.ascontiguousarray(Xf), y_enc, Schema(columns, target, t, classes), source)

@@ -9,7 +9,7 @@ from ..errors import DataError
 from ..records import Task
 from .dataset import Dataset
 
-__all__ = ["split_indices", "split", "shard_indices", "shard"]
+__all__ = ["shard", "shard_indices", "split", "split_indices"]
 
 
 def split_indices(
@@ -17,7 +17,10 @@ def split_indices(
 ) -> list[NDArray[np.int64]]:
     """Row indices of each part: the first part gets what the later ``fractions`` leave; every part is sorted."""
     if any(f < 0 for f in fractions) or sum(fractions) >= 1:
-        raise DataError(f"split fractions {fractions} must be >= 0 and sum to less than 1")
+        raise DataError(
+            f"split fractions {', '.join(map(str, fractions))} must each be >= 0 and sum to less than 1 so rows are "
+            "left to train on; use e.g. validation 0.15 and test 0.2"
+        )
     rng = np.random.default_rng(seed)
     parts: list[list[NDArray[np.int64]]] = [[] for _ in range(len(fractions) + 1)]
     groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify and y is not None else [np.arange(n)]

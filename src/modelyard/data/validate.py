@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 
 from ..errors import DataError
 
-__all__ = ["MAX_CATEGORIES", "check_finite", "missing_mask", "check_rows"]
+__all__ = ["MAX_CATEGORIES", "PREDICT_FIX", "TRAIN_FIX", "check_finite", "check_rows", "missing_mask"]
 
 MAX_CATEGORIES = 1000
 
@@ -25,8 +25,12 @@ def missing_mask(values: NDArray) -> NDArray[np.bool_]:
     return out
 
 
-def check_finite(name: str, values: NDArray, *, what: str = "feature") -> None:
-    """Refuse NaN/inf/missing values in one column with a count and the two fixes."""
+TRAIN_FIX = "clean them, or pass --drop-missing (drop_missing=True) to drop those rows"
+PREDICT_FIX = "fill them (or drop those rows) before predicting"
+
+
+def check_finite(name: str, values: NDArray, *, what: str = "feature", fix: str = TRAIN_FIX) -> None:
+    """Refuse NaN/inf/missing values in one column with a count and the fix."""
     bad = missing_mask(values)
     n_bad = int(bad.sum())
     if n_bad:
@@ -41,8 +45,7 @@ def check_finite(name: str, values: NDArray, *, what: str = "feature") -> None:
         else:
             kinds.append(f"{n_bad} missing")
         raise DataError(
-            f"{what} column {name!r} has {' and '.join(kinds)} value(s) in {len(values)} rows; "
-            "clean them, or pass --drop-missing (drop_missing=True) to drop those rows"
+            f"{what} column {name!r} has {' and '.join(kinds)} value(s) in {len(values)} rows; {fix}"
         )
 
 

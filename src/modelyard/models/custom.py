@@ -36,7 +36,7 @@ def _import(path: str) -> Any:
         module = importlib.import_module(mod_name)
     except Exception as e:  # the user's module may fail in any way while importing
         raise ModelError(
-            f"cannot import module {mod_name!r} for custom model {path!r} ({type(e).__name__}: {e}); "
+            f"cannot import module {mod_name!r} for custom model {path!r} ({type(e).__name__}: {' '.join(str(e).split())}); "
             "check that it is on PYTHONPATH and imports cleanly"
         ) from e
     try:
@@ -275,15 +275,35 @@ def _sklearn_family(path: str, est_cls: type) -> type:
 
 
 def _torch_family(path: str, factory: Any) -> type:
+    try:
+        inspect.signature(factory).bind(1, 1)
+    except TypeError:
+        raise ModelError(
+            f"custom model {path!r} cannot be called as a torch.nn.Module factory: its signature "
+            f"{inspect.signature(factory)} does not take (n_features, n_outputs, **params); give it that signature"
+        ) from None
     extra = [p for p in _signature_params(factory, skip=2) if p.name not in {q.name for q in LOOP_PARAMS}]
 
     def build(self: TorchModel, n_in: int, n_out: int) -> Any:
-        kwargs = {p.name: self.hparams[p.name] for p in extra}
-        module = factory(n_in, n_out, **kwargs)
         import torch
 
+        kwargs = {p.name: self.hparams[p.name] for p in extra}
+        try:
+            module = factory(n_in, n_out, **kwargs)
+        except Exception as e:
+            raise ModelError(
+                f"custom factory {path!r} failed when called with ({n_in}, {n_out}, **{kwargs}): "
+                f"{type(e).__name__}: {e}; fix the factory or the --set values"
+            ) from e
         if not isinstance(module, torch.nn.Module):
-            raise ModelError(f"custom factory {path!r} returned {type(module).__name__}, not a torch.nn.Module")
+            raise ModelError(
+                f"custom factory {path!r} returned a {type(module).__name__}, not a torch.nn.Module; return a module"
+            )
+        if not any(p.requires_grad for p in module.parameters()):
+            raise ModelError(f"the module built by {path!r} has no trainable parameters; give it at least one layer")
         return module
 
-    return type("TorchFactoryModel", (TorchModel,), {"family": path, "params": _FreeParamSpec((*LOOP_PARAMS, *extra)), "build": build})
+    return type(
+        "TorchFactoryModel", (TorchModel,),
+        {"family": path, "params": _FreeParamSpec((*LOOP_PARAMS, *extra)), "build": build},
+    )

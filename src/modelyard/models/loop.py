@@ -21,7 +21,7 @@ from ..errors import TrainingError
 from ..records import EpochLog, FitConfig
 from .base import Param
 
-__all__ = ["LOOP_PARAMS", "pick_device", "train_module", "LoopResult", "StepHook"]
+__all__ = ["LOOP_PARAMS", "LoopResult", "StepHook", "pick_device", "preload_torch", "train_module"]
 
 LOOP_PARAMS = (
     Param("optimizer", str, "adam", choices=("adam", "sgd"), help="update rule"),
@@ -35,6 +35,11 @@ LOOP_PARAMS = (
     Param("lr_decay", float, 1e-3, low=0.0, high=1e6, help="mu of inverse_time; factor 0.5 per epochs/3 for step"),
     Param("standardize", bool, True, help="scale features (and a regression target) to zero mean, unit variance"),
 )
+
+
+def preload_torch() -> None:
+    """Import torch and what its first optimizer imports (``torch._dynamo``, ~1 s), so timings exclude it."""
+    import torch._dynamo  # noqa: F401
 
 
 def pick_device(name: str | None) -> Any:

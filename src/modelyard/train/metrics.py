@@ -13,9 +13,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import DataError
 from ..records import Task
 
-__all__ = ["classification_metrics", "regression_metrics", "evaluate", "KEY_METRIC", "HIGHER_IS_BETTER"]
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "KEY_METRIC",
+    "classification_metrics",
+    "evaluate",
+    "predict_outputs",
+    "regression_metrics",
+    "roc_auc",
+    "score",
+]
 
 KEY_METRIC = {Task.CLASSIFICATION: "f1", Task.REGRESSION: "rmse"}
 HIGHER_IS_BETTER = {
@@ -81,11 +91,25 @@ def regression_metrics(y_true: NDArray, y_pred: NDArray) -> dict[str, float]:
     }
 
 
+def predict_outputs(predictor: Any, X: NDArray) -> tuple[NDArray, NDArray | None]:
+    """What the metrics need from a model on schema-coded rows: class indices or values, and probabilities."""
+    if predictor.schema.task is Task.REGRESSION:
+        return np.asarray(predictor.predict_codes(X)), None
+    proba = predictor.proba_codes(X) if predictor.has_proba else None
+    pred = proba.argmax(axis=1) if proba is not None else np.asarray(predictor.predict_codes(X))
+    return pred, proba
+
+
+def score(schema: Any, y: NDArray, pred: NDArray, proba: NDArray | None) -> dict[str, Any]:
+    """All metrics of predictions ``pred`` (and ``proba``) against targets ``y`` for the schema's task."""
+    if len(y) == 0:
+        raise DataError("there are no held-out rows to measure the model on; use a test or validation size > 0")
+    if schema.task is Task.REGRESSION:
+        return regression_metrics(y, pred)
+    return classification_metrics(y, pred, proba, schema.classes or ())
+
+
 def evaluate(predictor: Any, X: NDArray, y: NDArray) -> dict[str, Any]:
     """All metrics of ``predictor`` on schema-coded rows ``X`` with targets ``y``."""
-    schema = predictor.schema
-    if schema.task is Task.REGRESSION:
-        return regression_metrics(y, predictor.predict_codes(X))
-    proba = predictor.proba_codes(X) if predictor.has_proba else None
-    pred = proba.argmax(axis=1) if proba is not None else predictor.predict_codes(X)
-    return classification_metrics(y, pred, proba, schema.classes or ())
+    pred, proba = predict_outputs(predictor, X)
+    return score(predictor.schema, y, pred, proba)
