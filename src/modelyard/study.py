@@ -30,7 +30,7 @@ from .tune.optimizers import Optimizer, TrialView, get_optimizer
 from .tune.pruners import Pruner, get_pruner
 from .tune.space import SearchSpace
 
-__all__ = ["Study", "ActiveTrial", "TrialPruned", "open_trial_store"]
+__all__ = ["ActiveTrial", "Study", "TrialPruned", "open_trial_store"]
 
 log = logging.getLogger("modelyard.study")
 
@@ -49,9 +49,8 @@ def open_trial_store(storage: Any) -> TrialStore:
         return storage
     from .store.trials import SqlTrialStore
 
-    db = getattr(storage, "db", None)
-    if db is not None:  # a Yard
-        return SqlTrialStore(db)
+    if hasattr(storage, "studies") and hasattr(storage, "db"):  # a Yard
+        return storage.studies
     from .store.db import Database
 
     if isinstance(storage, Database):
@@ -59,7 +58,7 @@ def open_trial_store(storage: Any) -> TrialStore:
     if isinstance(storage, (str, os.PathLike)):
         from .yard import Yard
 
-        return SqlTrialStore(Yard(str(storage)).db)
+        return Yard(str(storage)).studies
     raise StudyError(
         f"storage must be None, a store folder, a database URL or a Yard, got {type(storage).__name__}; "
         "e.g. storage='sqlite:///tune.db'"
@@ -353,7 +352,7 @@ class Study:
                     return
             try:
                 alive = self._store.heartbeat(self.name, numbers)
-            except Exception as e:  # a transient database error must not kill the beat
+            except Exception as e:  # noqa: BLE001  (a transient database error must not kill the beat)
                 log.warning("heartbeat of study %r failed (%s); retrying in %.0fs", self.name, e, self.heartbeat_interval)
                 continue
             with self._active_lock:

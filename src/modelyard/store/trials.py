@@ -50,7 +50,7 @@ from ..records import StudyInfo, Trial, TrialState
 from .db import Database, metadata
 from .trialstore import HEARTBEAT_REASON, Propose, already_finished, check_study_name, not_found
 
-__all__ = ["SqlTrialStore", "studies_table", "trials_table", "trial_values_table"]
+__all__ = ["SqlTrialStore", "studies_table", "trial_values_table", "trials_table"]
 
 studies_table = Table(
     "studies",

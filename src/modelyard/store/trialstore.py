@@ -26,8 +26,13 @@ from ..errors import NotFoundError, StudyError
 from ..records import StudyInfo, Trial, TrialState
 
 __all__ = [
-    "TrialStore", "MemoryTrialStore", "Propose", "check_study_name", "summarize", "HEARTBEAT_REASON",
+    "HEARTBEAT_REASON",
     "INTERRUPTED_REASON",
+    "MemoryTrialStore",
+    "Propose",
+    "TrialStore",
+    "check_study_name",
+    "summarize",
 ]
 
 Propose = Callable[[list[Trial]], dict[str, Any]]
@@ -55,9 +60,10 @@ def summarize(info: StudyInfo, trials: Iterable[Trial]) -> StudyInfo:
     sign = -1.0 if info.direction == "maximize" else 1.0
     for t in trials:
         counts[t.state.value] = counts.get(t.state.value, 0) + 1
-        if t.state is TrialState.COMPLETE and t.value is not None:
-            if best is None or sign * t.value < sign * best.value:  # type: ignore[operator]
-                best = t
+        if t.state is TrialState.COMPLETE and t.value is not None and (
+            best is None or sign * t.value < sign * best.value  # type: ignore[operator]
+        ):
+            best = t
     return replace(
         info, counts=counts, best_value=best.value if best else None, best_number=best.number if best else None
     )

@@ -1,0 +1,374 @@
+"""``modelyard tune``: search a family's hyperparameters with N worker processes sharing one stored study.
+
+The parent process validates everything (data, space, metric, study), starts ``--workers``
+spawned processes that each run ``Study.optimize`` on the same study in the store (so
+several machines can join it with the same ``--study`` and ``--store``), shows a live
+summary read from the store, and at the end retrains the best trial's params with
+``modelyard.train`` (same split and seed: held-out test metrics, never used by the search)
+and registers that model as a version linked to its study and trial. Ctrl-C stops every
+worker, gives the running trials' slots back, and leaves the study resumable with ``--study``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from .common import add_data_args, add_store_arg, parse_duration
+
+__all__ = ["add_parser", "run", "worker_main"]
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``tune`` command."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "tune", help="tune a model family's hyperparameters",
+        description="Search hyperparameters with Bayesian optimization (or random search) in parallel worker "
+                    "processes; the study is stored, shared and resumable, and the best model is registered.",
+    )
+    add_data_args(p)
+    p.add_argument("--model", default="logistic_regression",
+                   help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
+    p.add_argument("--trials", type=int, default=20,
+                   help="the study's total trial budget (a resumed study runs the remainder; default 20)")
+    p.add_argument("--workers", type=int, default=1, help="trials run at once, each in its own process (default 1)")
+    p.add_argument("--space", default=None, help="search space YAML/JSON file (default: the family's default space)")
+    p.add_argument("--optimizer", choices=("gp", "random"), default="gp", help="default gp")
+    p.add_argument("--pruner", choices=("median", "asha", "none"), default="median",
+                   help="stops bad trials early from their per-epoch validation metric (default median)")
+    p.add_argument("--metric", default=None,
+                   help="validation metric: f1 (default), accuracy, precision, recall, log_loss, roc_auc; "
+                        "rmse (default), mae, r2 for regression")
+    p.add_argument("--timeout", default=None, help="wall-clock budget, e.g. 90s, 30m, 2h (running trials finish)")
+    p.add_argument("--study", default=None, help="study name; an existing study of that name is resumed")
+    p.add_argument("--epochs", type=int, default=20, help="maximum epochs per trial (default 20)")
+    p.add_argument("--patience", type=int, default=None, help="early stopping within a trial")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-size", type=float, default=0.15, help="validation fraction: what trials are scored on")
+    p.add_argument("--test-size", type=float, default=0.2, help="test fraction: only the final model is scored on it")
+    p.add_argument("--name", default=None, help="register the best model under this name (default: the study name)")
+    p.add_argument("--no-register", action="store_true", help="do not register the best model")
+    p.add_argument("--top", type=int, default=10, help="rows of the final table of trials (default 10)")
+    p.add_argument("--heartbeat", type=float, default=10.0,
+                   help="seconds between a worker's heartbeats; a trial silent for 6x this is failed (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
+    add_store_arg(p)
+    p.set_defaults(func=run)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (macOS)
+        return os.cpu_count() or 1
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from modelyard.errors import ParamError
+
+    for flag, value, low in (("--trials", args.trials, 1), ("--workers", args.workers, 1), ("--top", args.top, 1),
+                             ("--epochs", args.epochs, 1)):
+        if value < low:
+            raise ParamError(f"{flag} must be >= {low}, got {value}; e.g. {flag} {max(low, 4)}")
+    if not args.heartbeat > 0:
+        raise ParamError(f"--heartbeat must be > 0 seconds, got {args.heartbeat}; e.g. --heartbeat 10")
+
+
+def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any]:
+    """Dataset, search space and objective from the arguments (the same in the parent and every worker)."""
+    import modelyard as my
+    from modelyard.tune import SearchSpace
+    from modelyard.tune.defaults import default_space
+    from modelyard.tune.objective import TrainingObjective
+
+    ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
+    space = SearchSpace.from_file(args.space) if args.space else default_space(args.model)
+    objective = TrainingObjective(
+        ds, args.model, space, metric=args.metric, epochs=args.epochs, patience=args.patience, seed=args.seed,
+        val_size=args.val_size, test_size=args.test_size, threads=threads,
+    )
+    return ds, space, objective
+
+
+def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any, ds: Any, name: str) -> Any:
+    from modelyard.errors import StudyError
+    from modelyard.study import Study
+
+    attrs = {"data": str(ds.source), "target": args.target, "model": args.model, "metric": objective.metric,
+             "fingerprint": ds.fingerprint, "epochs": args.epochs, "val_size": args.val_size,
+             "test_size": args.test_size}
+    study = Study(space, direction=objective.direction, optimizer=args.optimizer, pruner=args.pruner, seed=args.seed,
+                  storage=store, name=name, attrs=attrs, heartbeat_interval=args.heartbeat)
+    for key in ("model", "metric", "fingerprint"):
+        old = study.attrs.get(key)
+        if old is not None and old != attrs[key]:
+            what = {"fingerprint": "data"}.get(key, key)
+            raise StudyError(
+                f"study {name!r} was made with {what} {study.attrs.get('data') if key == 'fingerprint' else old!r}, "
+                f"not {attrs['data'] if key == 'fingerprint' else attrs[key]!r}; resume it with the same {what} or "
+                "pass a new --study name"
+            )
+    return study
+
+
+def _worker_args(args: argparse.Namespace, store_url: str, name: str, deadline: float | None) -> dict[str, Any]:
+    keys = ("data", "target", "task", "drop_missing", "model", "space", "metric", "epochs", "patience", "seed",
+            "val_size", "test_size", "optimizer", "pruner", "trials", "heartbeat", "workers")
+    return {**{k: getattr(args, k) for k in keys}, "store_url": store_url, "study_name": name, "deadline": deadline}
+
+
+def worker_main(cfg: dict[str, Any], index: int) -> None:
+    """One worker process: rebuild the objective, join the study and optimize until the study is done."""
+    threads = max(1, _cores() // cfg["workers"])
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)  # before numpy/torch load here: one worker, one share of the cores
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # one interrupt is enough; let the cleanup finish
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    import logging
+
+    logging.getLogger("modelyard.study").addHandler(logging.NullHandler())
+    logging.getLogger("modelyard.study").propagate = False  # reasons go to the store, not over the live display
+    try:
+        from modelyard.errors import ModelyardError
+        from modelyard.study import Study
+        from modelyard.yard import Yard
+
+        args = argparse.Namespace(**cfg)
+        _, space, objective = _setup(args, threads)
+        study = Study(space, direction=objective.direction, optimizer=args.optimizer, pruner=args.pruner,
+                      seed=args.seed, storage=Yard(cfg["store_url"]), name=cfg["study_name"],
+                      heartbeat_interval=args.heartbeat)
+        timeout = None
+        if cfg["deadline"] is not None:
+            timeout = cfg["deadline"] - time.time()
+            if timeout <= 0:
+                return
+        study.optimize(objective, n_trials=args.trials, timeout=timeout)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except ModelyardError as e:
+        print(f"worker {index}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``modelyard tune``."""
+    _check_args(args)
+    from modelyard.records import TrialState
+    from modelyard.registry import default_model_name
+    from modelyard.yard import Yard
+
+    t_start = time.time()
+    timeout = parse_duration(args.timeout)
+    ds, space, objective = _setup(args, None)  # fail fast, before any process starts
+    yard = Yard(args.store)
+    store = yard.studies
+    name = args.study or f"{default_model_name(ds.source, args.model)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    study = _open_study(args, store, space, objective, ds, name)
+    before = study.info
+    quiet = args.json
+    err = _stderr(quiet)
+    if err is not None:
+        done = before.n_trials - before.counts.get(TrialState.RUNNING.value, 0)
+        verb = f"resuming study [bold]{name}[/] ({done} trials so far)" if done else f"study [bold]{name}[/]"
+        err.print(f"{verb}: {args.model} on {ds.source}, {objective.metric} ({objective.direction}) on validation, "
+                  f"{args.optimizer} optimizer, {args.pruner} pruner, {args.workers} worker(s)")
+    deadline = t_start + timeout if timeout else None
+    cfg = _worker_args(args, yard.url, name, deadline)
+    interrupted, failed_workers = _run_workers(cfg, store, name, objective, args, err, t_start)
+    if interrupted:
+        if err is not None:
+            err.print(f"interrupted: study [bold]{name}[/] is saved; rerun with --study {name} to continue")
+        return 130
+    return _finish(args, yard, store, name, ds, objective, failed_workers)
+
+
+def _stderr(quiet: bool) -> Any:
+    if quiet:
+        return None
+    from .render import stderr_console
+
+    return stderr_console()
+
+
+def _run_workers(cfg: dict[str, Any], store: Any, name: str, objective: Any, args: argparse.Namespace,
+                 err: Any, t_start: float) -> tuple[bool, int]:
+    """Start the worker processes and show progress until they end; returns (interrupted, failed workers)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=worker_main, args=(cfg, i), name=f"modelyard-tune-{i}") for i in range(args.workers)]
+    for p in procs:
+        p.start()
+    live = None
+    try:
+        if err is not None:
+            from rich.live import Live
+
+            live = Live(_status(store, name, objective, args, t_start), console=err, refresh_per_second=4,
+                        transient=False)
+            live.start()
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(0.5 / len(procs))
+            if live is not None:
+                live.update(_status(store, name, objective, args, t_start))
+        if live is not None:
+            live.update(_status(store, name, objective, args, t_start))
+    except KeyboardInterrupt:
+        _stop(procs)
+        return True, 0
+    finally:
+        if live is not None:
+            live.stop()
+    return False, sum(1 for p in procs if p.exitcode not in (0, None))
+
+
+def _stop(procs: list[Any]) -> None:
+    """Interrupt the workers (they give their trials' slots back), then wait; terminate any that hang."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                try:
+                    os.kill(p.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+        end = time.monotonic() + 20
+        for p in procs:
+            p.join(max(0.1, end - time.monotonic()))
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # its trial is failed by the next claim once its heartbeat is missed
+                p.join(5)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _params(p: dict[str, Any], limit: int = 6) -> str:
+    items = [f"{k}={_fmt(v)}" for k, v in p.items()]
+    return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
+
+
+def _status(store: Any, name: str, objective: Any, args: argparse.Namespace, t_start: float) -> Any:
+    """The live summary: trials per state, the best value with its params, the running trials."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from modelyard.records import TrialState
+
+    try:
+        info = store.get_study(name)
+        running = store.trials(name, [TrialState.RUNNING])
+    except Exception as e:  # noqa: BLE001  (a transient database hiccup must not end the display)
+        return Text(f"(store busy: {e})")
+    c = info.counts
+    finished = sum(v for k, v in c.items() if k != TrialState.RUNNING.value)
+    elapsed = time.strftime("%H:%M:%S", time.gmtime(time.time() - t_start))
+    lines = [Text.from_markup(
+        f"[bold]{name}[/]  {finished} finished of {args.trials}: [green]{c.get('complete', 0)} complete[/], "
+        f"[cyan]{c.get('running', 0)} running[/], [yellow]{c.get('pruned', 0)} pruned[/], "
+        f"[red]{c.get('failed', 0)} failed[/]   {elapsed}")]
+    if info.best_number is not None:
+        best = store.trial(name, info.best_number)
+        lines.append(Text(f"best {objective.metric} {info.best_value:.6g} (trial {best.number}): {_params(best.params)}"))
+    else:
+        lines.append(Text(f"best {objective.metric}: -"))
+    for t in running[:8]:
+        step = t.last_step
+        now = f"epoch {step} {objective.metric} {t.intermediate[step]:.4g}" if step is not None else "starting"
+        lines.append(Text(f"  #{t.number} {now}: {_params(t.params, 4)}", style="dim"))
+    return Group(*lines)
+
+
+def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any, objective: Any,
+            failed_workers: int) -> int:
+    """Retrain and register the best trial, print the top trials (table or JSON)."""
+    import modelyard as my
+    from modelyard.errors import StudyError
+    from modelyard.records import TrialState
+
+    info = store.get_study(name)
+    trials = store.trials(name)
+    if info.best_number is None:
+        failed = [t for t in trials if t.state is TrialState.FAILED]
+        why = f"; the first failure: {failed[0].reason}" if failed else ""
+        hint = " (see the worker errors above)" if failed_workers else ""
+        raise StudyError(
+            f"study {name!r} has no complete trial ({info.counts or 'none run'}){why}{hint}; fix the cause and rerun "
+            f"with --study {name}"
+        )
+    best = store.trial(name, info.best_number)
+    result = my.train(
+        ds, model=args.model, params=objective.params_for(best.params), epochs=args.epochs, patience=args.patience,
+        seed=args.seed, val_size=args.val_size, test_size=args.test_size, device="cpu",
+    )
+    version = None if args.no_register else _register(yard, result, args.name or name, name, best, objective)
+    sign = -1.0 if info.direction == "maximize" else 1.0
+    done = sorted((t for t in trials if t.state is TrialState.COMPLETE), key=lambda t: (sign * t.value, t.number))
+    top = done[: args.top]
+    test = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if args.json:
+        from .render import print_json
+
+        print_json({
+            "study": info.to_dict(), "metric": objective.metric, "direction": info.direction,
+            "best_trial": best.to_dict(), "top_trials": [t.to_dict() for t in top], "test_metrics": test,
+            "version": version, "failed_workers": failed_workers,
+        })
+        return 1 if failed_workers == args.workers else 0
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    table = Table(title=f"study {name}: top {len(top)} of {len(done)} complete trials "
+                        f"({objective.metric} on validation, {info.direction})", header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column(objective.metric, justify="right")
+    for p in best.params:
+        table.add_column(p, justify="right")
+    table.add_column("seconds", justify="right")
+    for t in top:
+        table.add_row(str(t.number), f"{t.value:.6g}", *(_fmt(t.params.get(p)) for p in best.params),
+                      f"{t.duration:.1f}" if t.duration is not None else "-")
+    con.print(table)
+    c = info.counts
+    con.print(f"{c.get('complete', 0)} complete, {c.get('pruned', 0)} pruned, {c.get('failed', 0)} failed")
+    key = objective.metric if objective.metric in test else next(iter(test), None)
+    if key is not None:
+        con.print(f"best trial {best.number} retrained: test {key} {test[key]:.6g} "
+                  f"(validation {objective.metric} {best.value:.6g})")
+    if version is not None:
+        con.print(f"registered [bold]{version['ref']}[/] (id {version['id'][:12]}), linked to study {name} "
+                  f"trial {best.number}")
+    if failed_workers:
+        con.print(f"[red]{failed_workers} worker process(es) exited with an error (see above)[/]")
+    return 1 if failed_workers == args.workers else 0
+
+
+def _register(yard: Any, result: Any, model_name: str, study: str, best: Any, objective: Any) -> dict[str, Any]:
+    """Register the retrained best model unless this study's trial is already registered under that name."""
+    reg = yard.registry
+    tags = {"study": study, "trial": str(best.number)}
+    for v in reg.list(model_name) if model_name in reg.names() else []:
+        if v.tags.get("study") == study and v.tags.get("trial") == str(best.number):
+            return {"ref": v.ref, "id": v.id, "new": False}
+    version = reg.register(
+        result, model_name, tags=tags, links={"study": study, "trial": best.number},
+        description=f"best trial {best.number} of study {study} ({objective.metric} {best.value:.6g} on validation)",
+    )
+    return {"ref": version.ref, "id": version.id, "new": True}
