@@ -29,6 +29,9 @@ _LAZY = {
     "Schema": ("modelyard.records", "Schema"),
     "FitConfig": ("modelyard.records", "FitConfig"),
     "tune": ("modelyard.tune", None),
+    "compare": ("modelyard.compare", None),  # the module: my.compare.compare(...); the package shadows a function
+    "CompareOptions": ("modelyard.compare", "CompareOptions"),
+    "Comparison": ("modelyard.records", "Comparison"),
 }
 
 __all__ = sorted([*_LAZY, *_errors_all, "__version__"])
