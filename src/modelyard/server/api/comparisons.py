@@ -67,8 +67,8 @@ class CompareBody(BaseModel):
                          description="sklearn:NAME or a .csv/.parquet/.npz path under the server's data folders")
     target: str | None = Field(default=None, max_length=200, description="target column (CSV/Parquet)")
     metric: str | None = Field(default=None, max_length=64, description="ranking metric (default: the task's)")
-    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="significance level")
-    resamples: int = Field(default=1000, ge=100, le=20000, description="paired bootstrap resamples")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="significance level")
+    resamples: int = Field(default=2000, ge=1000, le=20000, description="paired bootstrap resamples")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
@@ -80,11 +80,13 @@ def _same_origin(request: Request) -> None:
 
 def _compare(yard: Any, body: CompareBody, dataset: str) -> Any:
     """Run the comparison through the registry (rebuilds versions from verified artifacts)."""
+    from ...compare import compare_refs
     from ...data import load_dataset
 
     ds = load_dataset(dataset, target=body.target)
-    return yard.registry.compare(
-        list(body.refs), ds, metric=body.metric, alpha=body.alpha, resamples=body.resamples, seed=body.seed,
+    return compare_refs(
+        yard.registry, list(body.refs), ds, metric=body.metric, alpha=body.alpha, resamples=body.resamples,
+        seed=body.seed,
     )
 
 

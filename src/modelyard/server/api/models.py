@@ -34,25 +34,15 @@ VERSION_SORTS = "-created, created, -number, number, -key_value, key_value"
 
 def _versions(yard: Any) -> Any:
     """The registry's version store (reads and the alias/rollback/delete transactions)."""
-    registry = getattr(yard, "registry", None)
-    store = getattr(registry, "versions", None) or getattr(registry, "store", None)
-    if store is not None and hasattr(store, "lineage"):
-        return store
-    from ...store.versions import VersionStore
-
-    return VersionStore(database(yard))
+    return yard.registry.versions
 
 
 def _user(request: Request) -> str:
     """Who made a change through the dashboard, as the alias history records it."""
-    import getpass
+    from ...registry import current_user
 
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # no login name (some containers)
-        who = "unknown"
-    client = request.client.host if request.client else "?"
-    return f"{who} (ui from {client})"
+    client = request.client.host if request.client else "unknown address"
+    return f"{current_user()} (ui from {client})"
 
 
 @router.get("/models", response_model=Page, responses=ERRORS, summary="List registered models")
@@ -179,7 +169,9 @@ Guard = Depends(require_mutation)
             summary="Move an alias")
 def set_alias(name: ModelName, alias: AliasName, body: AliasBody, request: Request, yard: YardDep) -> dict[str, Any]:
     """Point ``NAME@ALIAS`` at a version of NAME; the move is recorded. Needs the token off loopback."""
-    move = _versions(yard).set_alias(check_name(name, "model name"), check_name(alias, "alias"), check_ref(body.ref),
+    from ...registry import check_alias
+
+    move = _versions(yard).set_alias(check_name(name, "model name"), check_alias(alias), check_ref(body.ref),
                                      user=_user(request), reason=body.reason)
     return clean(move)
 

@@ -1,0 +1,115 @@
+"""``modelyard ui``: serve the web dashboard and its REST API over one store (uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import add_store_arg
+
+__all__ = ["add_parser", "run", "token_folder"]
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``ui`` command."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "ui", help="open the web dashboard and REST API",
+        description="Serve the dashboard (studies, models, lineage, aliases, comparisons) and its REST API "
+        "(OpenAPI at /api/openapi.json). Binds to 127.0.0.1 unless --host says otherwise; on any other address, "
+        "changes (alias moves, rollbacks, deletes) need the token stored in the store folder's ui-token file.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    add_store_arg(p)
+    p.add_argument("--read-only", action="store_true", help="refuse every change (alias moves, rollbacks, deletes)")
+    p.add_argument("--data-root", action="append", metavar="DIR",
+                   help="folder comparisons may read datasets from (repeatable; default: the working directory)")
+    p.set_defaults(func=run)
+
+
+def token_folder(yard: Any) -> Any:
+    """Where the dashboard token lives: the store folder, or the SQLite file's folder, or ./.modelyard."""
+    from pathlib import Path
+
+    from modelyard.yard import DEFAULT_STORE
+
+    db = yard.db
+    if db.dialect == "sqlite" and db.engine.url.database:
+        return Path(db.engine.url.database).expanduser().absolute().parent
+    return Path(DEFAULT_STORE).absolute()
+
+
+def _bind(host: str, port: int) -> Any:
+    import socket
+
+    from modelyard.errors import ModelyardError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise ModelyardError(
+            f"cannot listen on {host}:{port} ({e.strerror}); pass another --port (0 picks a free one) or --host"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``modelyard ui``."""
+    import os
+    import sys
+
+    from modelyard.errors import ModelyardError
+    from modelyard.server.app import create_app
+    from modelyard.server.security import TOKEN_FILE, is_loopback, load_or_create_token, loopback_hosts
+    from modelyard.yard import Yard
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise ModelyardError("the dashboard needs uvicorn and fastapi; pip install 'modelyard[ui]'") from None
+    if not 0 <= args.port <= 65535:
+        raise ModelyardError(f"--port must be between 0 and 65535, got {args.port}; e.g. --port 8765")
+    roots = args.data_root or [os.getcwd()]
+    for r in roots:
+        if not os.path.isdir(r):
+            raise ModelyardError(f"--data-root {r!r} is not a folder; pass an existing folder")
+    import modelyard.store.trials
+    import modelyard.store.versions  # noqa: F401  (declare every table so opening a new store creates them all)
+
+    yard = Yard(args.store)
+    yard.db.ping()
+    loopback = is_loopback(args.host)
+    token = token_file = None
+    if not loopback:
+        folder = token_folder(yard)
+        token = load_or_create_token(folder)
+        token_file = str(folder / TOKEN_FILE)
+    app = create_app(
+        yard, token=token, allow_mutations=not args.read_only, allowed_hosts=loopback_hosts() if loopback else None,
+        data_roots=roots, token_file=token_file,
+    )
+    sock = _bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"modelyard dashboard at http://{shown}:{port}/  (store {yard.db.safe_url}; Ctrl-C stops)", flush=True)
+    print(f"REST API: http://{shown}:{port}/api/openapi.json", flush=True)
+    if token is not None:
+        print(f"bound to a non-loopback address: changes need the token in {token_file} (mode 0600);\n"
+              f"open http://{shown}:{port}/#/studies?token={token} to use it in this browser", flush=True)
+    if args.read_only:
+        print("read-only: alias moves, rollbacks and deletes are refused", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        yard.close()
+    print("stopped", file=sys.stderr)
+    return 0
