@@ -11,7 +11,7 @@ from .logistic import LogisticRegression
 from .mlp import MLP
 from .predictor import Predictor
 
-__all__ = ["FAMILIES", "get_family", "Model", "Param", "ParamSpec", "Predictor"]
+__all__ = ["FAMILIES", "Model", "Param", "ParamSpec", "Predictor", "get_family"]
 
 FAMILIES: dict[str, type] = {
     "linear_regression": LinearRegression,

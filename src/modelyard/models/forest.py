@@ -19,6 +19,8 @@ from .base import EvalSet, Param, ParamSpec
 
 __all__ = ["RandomForest", "forest_union"]
 
+DEFAULT_CONFIG = FitConfig()
+
 _NODE_FIELDS = (
     "left_child",
     "right_child",
@@ -77,11 +79,11 @@ class RandomForest:
             mf = "sqrt" if self.task is Task.CLASSIFICATION else 1.0
         elif mf == "all":
             mf = 1.0
-        kw = dict(
-            n_estimators=hp["n_estimators"], max_depth=hp["max_depth"], min_samples_split=hp["min_samples_split"],
-            min_samples_leaf=hp["min_samples_leaf"], max_features=mf, bootstrap=hp["bootstrap"],
-            n_jobs=hp["n_jobs"], random_state=seed,
-        )
+        kw = {
+            "n_estimators": hp["n_estimators"], "max_depth": hp["max_depth"], "min_samples_split": hp["min_samples_split"],
+            "min_samples_leaf": hp["min_samples_leaf"], "max_features": mf, "bootstrap": hp["bootstrap"],
+            "n_jobs": hp["n_jobs"], "random_state": seed,
+        }
         if hp["criterion"] != "auto":
             kw["criterion"] = hp["criterion"]
         cls = RandomForestClassifier if self.task is Task.CLASSIFICATION else RandomForestRegressor
@@ -93,7 +95,7 @@ class RandomForest:
         y: NDArray,
         *,
         eval_set: EvalSet | None = None,
-        config: FitConfig = FitConfig(),
+        config: FitConfig = DEFAULT_CONFIG,
         callbacks: Sequence[Any] = (),
     ) -> Self:
         """Grow the forest on all rows (epochs, patience and callbacks do not apply to trees)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from ..errors import TrainingError
 from ..records import EpochLog, FitConfig
 from .base import Param
 
-__all__ = ["LOOP_PARAMS", "LoopResult", "StepHook", "pick_device", "preload_torch", "train_module"]
+__all__ = ["LOOP_PARAMS", "LoopResult", "LoopState", "StepHook", "pick_device", "preload_torch", "train_module"]
 
 LOOP_PARAMS = (
     Param("optimizer", str, "adam", choices=("adam", "sgd"), help="update rule"),
@@ -66,23 +66,77 @@ class LoopResult:
     stop_reason: str  # "epochs", "early_stopping", "max_time", "callback"
 
 
+@dataclass
+class LoopState:
+    """The loop's resumable state at the end of an epoch (what a checkpoint saves and restores)."""
+
+    module: Any
+    optimizer: Any
+    scheduler: Any
+    generator: Any  # torch.Generator of the data order
+    epoch: int = 0  # last completed epoch
+    step: int = 0  # optimizer steps taken so far
+    history: list[EpochLog] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_state: dict[str, Any] | None = None
+    bad: int = 0  # epochs without improvement
+
+
 class StepHook:
-    """Extension points for data-parallel training; the default does nothing (single process)."""
+    """Extension points for data-parallel training; the default does nothing (single process).
+
+    Data order: every worker draws the same permutation of ``total_rows`` global row
+    positions; ``batches`` turns each global minibatch into the rows this worker holds, and
+    ``backward`` makes the workers' gradients add up to the single-process gradient.
+    """
 
     def wrap(self, module: Any) -> Any:
         """The module to train (e.g. wrapped for gradient all-reduce)."""
         return module
 
+    def total_rows(self, n: int) -> int:
+        """Rows across all workers, given this worker's ``n``."""
+        return n
+
+    def batches(self, perm: Any, batch_size: int) -> Iterator[tuple[Any, int]]:
+        """(local row indices, global minibatch size) per step, from a permutation of the global rows."""
+        for i in range(0, len(perm), batch_size):
+            idx = perm[i : i + batch_size]
+            yield idx, len(idx)
+
+    def backward(self, loss: Any, rows: int, batch: int) -> None:
+        """Backpropagate the mean loss over this worker's ``rows`` of a global minibatch of ``batch`` rows."""
+        loss.backward()
+
     def after_step(self, module: Any, step: int) -> None:
         """Called after each optimizer step (e.g. parameter averaging every k steps)."""
+
+    def past(self, deadline: float, step: int) -> bool:
+        """Whether the wall-clock budget is spent (one answer for all workers)."""
+        return time.perf_counter() > deadline
 
     def reduce_epoch(self, loss_sum: float, count: int) -> tuple[float, int]:
         """Combine the epoch's loss sum and row count across workers."""
         return loss_sum, count
 
+    def evaluate(self, module: Any, loss_fn: Any, metric: Any, Xv: Any, yv: Any) -> tuple[float, float | None]:
+        """Validation loss and metric over every worker's validation rows."""
+        return _evaluate(module, loss_fn, metric, Xv, yv)
+
     def decide(self, stop: bool) -> bool:
         """Make one stop decision for all workers (rank 0's)."""
         return stop
+
+    def restore(self, state: LoopState) -> None:
+        """Load a checkpoint into ``state`` before the first epoch (resume); the default starts fresh."""
+
+    def end_epoch(self, state: LoopState, stopping: bool) -> None:
+        """Called after each epoch's stop decision (e.g. to write a checkpoint)."""
+
+    def moments(self, X: NDArray, y: NDArray | None) -> tuple[NDArray, NDArray, float, float] | None:
+        """Global (mean, std) of the features and (mean, std) of the target, or None to use the local rows."""
+        return None
 
 
 def _schedule(hp: Mapping[str, Any], epochs: int, steps_per_epoch: int) -> Callable[[int], float]:
@@ -120,7 +174,7 @@ def train_module(
     device = next(module.parameters()).device
     Xt = torch.as_tensor(X, device=device)
     yt = torch.as_tensor(y, device=device)
-    n = len(Xt)
+    n = hook.total_rows(len(Xt))
     if n == 0:
         raise TrainingError("there are no training rows; use more data or a smaller validation/test split")
     bs = min(int(hp["batch_size"]), n)
@@ -131,40 +185,53 @@ def train_module(
         opt = torch.optim.SGD(params, lr=hp["learning_rate"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
     else:
         opt = torch.optim.Adam(params, lr=hp["learning_rate"], weight_decay=hp["weight_decay"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(hp, config.epochs, steps_per_epoch))
+    # a constant schedule needs no scheduler: that saves a Python call per step
+    sched = None
+    if hp["lr_schedule"] != "constant":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(hp, config.epochs, steps_per_epoch))
+    after_step = hook.after_step if type(hook).after_step is not StepHook.after_step else None
+    backward = hook.backward if type(hook).backward is not StepHook.backward else None
     gen = torch.Generator().manual_seed(config.seed)
     Xv = yv = None
-    if eval_set is not None and len(eval_set[0]):
+    if eval_set is not None and hook.total_rows(len(eval_set[0])):
         Xv = torch.as_tensor(eval_set[0], device=device)
         yv = torch.as_tensor(eval_set[1], device=device)
+    keep_best = config.patience is not None or config.max_time is not None or Xv is not None
 
-    history: list[EpochLog] = []
-    best_loss, best_epoch, best_state, bad = math.inf, 0, None, 0
+    st = LoopState(module, opt, sched, gen, epoch=start_epoch - 1)
+    hook.restore(st)
+    history = st.history
     t0 = time.perf_counter()
     deadline = t0 + config.max_time if config.max_time else None
-    reason, step = "epochs", 0
-    for epoch in range(start_epoch, config.epochs + 1):
+    reason, step = "epochs", st.step
+    for epoch in range(st.epoch + 1, config.epochs + 1):
         model.train()
         te = time.perf_counter()
         perm = torch.randperm(n, generator=gen).to(device)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        seen = 0
+        losses = []  # one detached scalar per step, summed once per epoch (no per-step arithmetic)
         out_of_time = False
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
+        for idx, size in hook.batches(perm, bs):
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(Xt[idx]), yt[idx])
-            loss.backward()
+            if backward is None:
+                loss.backward()
+            else:
+                backward(loss, len(idx), size)
             opt.step()
-            sched.step()
+            losses.append(loss.detach())
             step += 1
-            hook.after_step(module, step)
-            loss_sum += loss.detach() * len(idx)
-            seen += len(idx)
-            if deadline is not None and time.perf_counter() > deadline:
+            if sched is not None:
+                sched.step()
+            if after_step is not None:
+                after_step(module, step)
+            if deadline is not None and hook.past(deadline, step):
                 out_of_time = True
                 break
-        total, count = hook.reduce_epoch(float(loss_sum), seen)
+        seen = min(len(losses) * bs, n)
+        weights = torch.full((len(losses),), float(bs), dtype=torch.float64, device=device)
+        weights[-1] = seen - (len(losses) - 1) * bs  # the last batch may be short
+        loss_sum = float((torch.stack(losses).to(torch.float64) * weights).sum())
+        total, count = hook.reduce_epoch(loss_sum, seen)
         train_loss = total / max(count, 1)
         if not math.isfinite(train_loss):
             raise TrainingError(
@@ -172,26 +239,31 @@ def train_module(
             )
         val_loss = val_metric = None
         if Xv is not None:
-            val_loss, val_metric = _evaluate(module, loss_fn, metric, Xv, yv)
-        log = EpochLog(epoch, train_loss, val_loss, val_metric, time.perf_counter() - te)
+            val_loss, val_metric = hook.evaluate(module, loss_fn, metric, Xv, yv)
+        lr = float(opt.param_groups[0]["lr"])
+        log = EpochLog(epoch, train_loss, val_loss, val_metric, time.perf_counter() - te, {"lr": lr, "steps": float(step)})
         history.append(log)
         watched = val_loss if val_loss is not None else train_loss
-        if watched < best_loss - config.min_delta:
-            best_loss, best_epoch, bad = watched, epoch, 0
-            if config.patience is not None or deadline is not None or Xv is not None:
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        if watched < st.best_loss - config.min_delta:
+            st.best_loss, st.best_epoch, st.bad = watched, epoch, 0
+            if keep_best:
+                st.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         else:
-            bad += 1
+            st.bad += 1
         stop = False
         for cb in callbacks:
             if cb(log):
                 stop, reason = True, "callback"
         if out_of_time:
             stop, reason = True, "max_time"
-        elif config.patience is not None and bad >= config.patience:
+        elif config.patience is not None and st.bad >= config.patience:
             stop, reason = True, "early_stopping"
-        if hook.decide(stop):
+        stop = hook.decide(stop)
+        st.epoch, st.step = epoch, step
+        hook.end_epoch(st, stop)
+        if stop:
             break
+    best_epoch, best_state = st.best_epoch, st.best_state
     if best_state is not None and best_epoch != (history[-1].epoch if history else 0):
         module.load_state_dict(best_state)
     return LoopResult(history, best_epoch or (history[-1].epoch if history else 0), reason)

@@ -28,7 +28,7 @@ class MLP(TorchModel):
 
     def build(self, n_in: int, n_out: int) -> Any:
         """The layer stack."""
-        import torch.nn as nn
+        from torch import nn
 
         act = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
         layers: list[Any] = []

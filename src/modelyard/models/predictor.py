@@ -13,7 +13,7 @@ from ..errors import ModelError
 from ..records import Schema, Task
 from .encoding import Encoder
 
-__all__ = ["Predictor", "ARTIFACT_FORMAT"]
+__all__ = ["ARTIFACT_FORMAT", "Predictor"]
 
 ARTIFACT_FORMAT = 1
 

@@ -13,7 +13,27 @@ from ..records import EpochLog, FitConfig, Task
 from .base import EvalSet, ParamSpec, check_task
 from .loop import LoopResult, StepHook, numpy_state, pick_device, train_module
 
-__all__ = ["TorchModel"]
+__all__ = ["TorchModel", "column_mean_std"]
+
+DEFAULT_CONFIG = FitConfig()
+
+
+def column_mean_std(X: NDArray, chunk: int = 16384) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-column mean and standard deviation of ``X: (n, d)``, accumulated in float64 over row chunks.
+
+    Chunks keep the temporaries small (numpy's ``std(dtype=float64)`` materializes a float64 copy of X).
+    """
+    n, d = X.shape
+    if n == 0:
+        return np.zeros(d), np.ones(d)
+    mean = X.mean(axis=0, dtype=np.float64)
+    m32 = mean.astype(X.dtype) if X.dtype.kind == "f" else mean
+    acc = np.zeros(d)
+    for i in range(0, n, chunk):
+        diff = X[i : i + chunk] - m32
+        acc += np.einsum("ij,ij->j", diff, diff, dtype=np.float64)
+    var = acc / n - (mean - m32) ** 2  # m32 is mean rounded to X's precision
+    return mean, np.sqrt(np.maximum(var, 0.0))
 
 
 class TorchModel:
@@ -61,7 +81,7 @@ class TorchModel:
         y: NDArray,
         *,
         eval_set: EvalSet | None = None,
-        config: FitConfig = FitConfig(),
+        config: FitConfig = DEFAULT_CONFIG,
         callbacks: Sequence[Any] = (),
         hook: StepHook | None = None,
     ) -> Self:
@@ -78,7 +98,7 @@ class TorchModel:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(config.seed)
                 if self.module_ is None:
-                    self._fit_scaling(X, y)
+                    self._fit_scaling(X, y, hook)
                     self.module_ = self.build(X.shape[1], self.n_out)
                 self.module_.to(device)
                 Xs, ys = self._prepare(X, y)
@@ -146,11 +166,17 @@ class TorchModel:
         return self
 
     # --- internals -----------------------------------------------------------------------
-    def _fit_scaling(self, X: NDArray, y: NDArray) -> None:
+    def _fit_scaling(self, X: NDArray, y: NDArray, hook: StepHook | None = None) -> None:
         d = X.shape[1]
-        if self.hparams.get("standardize", True):
-            mean = X.mean(axis=0, dtype=np.float64)
-            std = X.std(axis=0, dtype=np.float64)
+        shared = hook.moments(X, y if self.task is Task.REGRESSION else None) if hook is not None else None
+        if self.hparams.get("standardize", True) and shared is not None:  # data-parallel: moments of all shards
+            mean, std, y_mean, y_std = shared
+            self.mean_ = mean.astype(np.float32)
+            self.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+            if self.task is Task.REGRESSION:
+                self.y_mean_, self.y_scale_ = float(y_mean), (float(y_std) if y_std > 1e-12 else 1.0)
+        elif self.hparams.get("standardize", True):
+            mean, std = column_mean_std(X)
             self.mean_ = mean.astype(np.float32)
             self.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
             if self.task is Task.REGRESSION and len(y):
