@@ -139,3 +139,11 @@ class LiveServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tools():
+    """The seeding helpers and the live server class, for test modules (tests/ is not a package)."""
+    import types
+
+    return types.SimpleNamespace(add_trials=add_trials, make_study=make_study, LiveServer=LiveServer)
