@@ -68,6 +68,8 @@ def mcnemar_midp(a_only: int, b_only: int) -> float:
     n = int(a_only) + int(b_only)
     if n == 0:
         return 1.0
+    if a_only == b_only:
+        return 1.0  # 2 P(X <= n/2) - P(X = n/2) is exactly 1 by symmetry; skip the rounding error
     lo = min(a_only, b_only)
     return float(min(1.0, 2.0 * binom.cdf(lo, n, 0.5) - binom.pmf(lo, n, 0.5)))
 
