@@ -10,7 +10,7 @@ from typing import Any
 
 from ..data.dataset import Dataset
 from ..data.split import split
-from ..errors import DataError
+from ..errors import DataError, ParamError
 from ..models import get_family
 from ..models.forest import RandomForest
 from ..models.loop import preload_torch
@@ -75,11 +75,34 @@ def train(
     device: str | None = None,
     threads: int | None = None,
     init: Predictor | None = None,
+    nodes: int = 1,
+    aggregate: str = "gradient",
+    sync_every: int = 8,
+    checkpoint_every: int | None = None,
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    dist_timeout: float = 600.0,
 ) -> TrainResult:
-    """Train ``model`` on ``dataset``: seeded split, fit with early stopping, metrics on the untouched test rows."""
+    """Train ``model`` on ``dataset``: seeded split, fit with early stopping, metrics on the untouched test rows.
+
+    ``nodes > 1`` trains data-parallel on that many local processes (``aggregate``: ``"gradient"``,
+    synchronous SGD equal to one process, or ``"average"``, parameters averaged every ``sync_every``
+    steps); ``checkpoint_every``/``checkpoint_dir``/``resume`` save and continue a run (see
+    ``train/dist_fit.py``).
+    """
     if dataset.y is None:
         raise DataError("the dataset has no target; load it with target=COLUMN")
     config = FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed, device=device, threads=threads)
+    if nodes != 1 or checkpoint_every or resume:
+        from .dist_fit import train_distributed
+
+        if init is not None:
+            raise ParamError("init (warm start) cannot be combined with nodes > 1 or checkpointing; train with nodes=1")
+        return train_distributed(
+            dataset, model, params, config, nodes=nodes, aggregate=aggregate, sync_every=sync_every,
+            val_size=val_size, test_size=test_size, callbacks=callbacks, checkpoint_every=checkpoint_every,
+            checkpoint_dir=checkpoint_dir, resume=resume, timeout=dist_timeout,
+        )
     cls = get_family(model)
     full_params = cls.params.validate(params, model) if init is None else init.model.get_params()
     if not val_size > 0 and not test_size > 0:
