@@ -85,6 +85,7 @@ def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any
     from modelyard.tune.defaults import default_space
     from modelyard.tune.objective import TrainingObjective
 
+    my.get_family(args.model)  # an unknown family is the first thing to say
     ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
     space = SearchSpace.from_file(args.space) if args.space else default_space(args.model)
     objective = TrainingObjective(
@@ -95,24 +96,28 @@ def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any
 
 
 def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any, ds: Any, name: str) -> Any:
-    from modelyard.errors import StudyError
+    from modelyard.errors import NotFoundError, StudyError
+    from modelyard.store.trialstore import check_study_name
     from modelyard.study import Study
 
     attrs = {"data": str(ds.source), "target": args.target, "model": args.model, "metric": objective.metric,
              "fingerprint": ds.fingerprint, "epochs": args.epochs, "val_size": args.val_size,
              "test_size": args.test_size}
-    study = Study(space, direction=objective.direction, optimizer=args.optimizer, pruner=args.pruner, seed=args.seed,
-                  storage=store, name=name, attrs=attrs, heartbeat_interval=args.heartbeat)
-    for key in ("model", "metric", "fingerprint"):
-        old = study.attrs.get(key)
+    try:
+        existing = store.get_study(check_study_name(name)).attrs
+    except NotFoundError:
+        existing = {}
+    for key, what in (("model", "model"), ("metric", "metric"), ("fingerprint", "data")):
+        old = existing.get(key)
         if old is not None and old != attrs[key]:
-            what = {"fingerprint": "data"}.get(key, key)
+            was, now = (existing.get("data"), attrs["data"]) if key == "fingerprint" else (old, attrs[key])
             raise StudyError(
-                f"study {name!r} was made with {what} {study.attrs.get('data') if key == 'fingerprint' else old!r}, "
-                f"not {attrs['data'] if key == 'fingerprint' else attrs[key]!r}; resume it with the same {what} or "
-                "pass a new --study name"
+                f"study {name!r} was made with {what} {was!r}, not {now!r}; resume it with the same {what} "
+                f"(--{'metric' if key == 'metric' else 'model' if key == 'model' else 'data file'}) or pass a new "
+                "--study name"
             )
-    return study
+    return Study(space, direction=objective.direction, optimizer=args.optimizer, pruner=args.pruner, seed=args.seed,
+                 storage=store, name=name, attrs=attrs, heartbeat_interval=args.heartbeat)
 
 
 def _worker_args(args: argparse.Namespace, store_url: str, name: str, deadline: float | None) -> dict[str, Any]:
@@ -143,6 +148,12 @@ def worker_main(cfg: dict[str, Any], index: int) -> None:
 
         args = argparse.Namespace(**cfg)
         _, space, objective = _setup(args, threads)
+        from modelyard.models.torch_base import TorchModel
+
+        if isinstance(objective.cls, type) and issubclass(objective.cls, TorchModel):
+            import torch  # loaded before the first claim, so trial durations measure training only
+
+            torch.set_num_threads(threads)
         study = Study(space, direction=objective.direction, optimizer=args.optimizer, pruner=args.pruner,
                       seed=args.seed, storage=Yard(cfg["store_url"]), name=cfg["study_name"],
                       heartbeat_interval=args.heartbeat)
@@ -352,9 +363,11 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     if key is not None:
         con.print(f"best trial {best.number} retrained: test {key} {test[key]:.6g} "
                   f"(validation {objective.metric} {best.value:.6g})")
-    if version is not None:
+    if version is not None and version["new"]:
         con.print(f"registered [bold]{version['ref']}[/] (id {version['id'][:12]}), linked to study {name} "
                   f"trial {best.number}")
+    elif version is not None:
+        con.print(f"best trial {best.number} is already registered as [bold]{version['ref']}[/]")
     if failed_workers:
         con.print(f"[red]{failed_workers} worker process(es) exited with an error (see above)[/]")
     return 1 if failed_workers == args.workers else 0

@@ -1,0 +1,116 @@
+"""``modelyard tune`` and ``modelyard studies`` end to end, through a subprocess like a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def my(*args: str, cwd, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("MODELYARD_STORE", None)
+    return subprocess.run([sys.executable, "-m", "modelyard", *args], check=False, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """One small study: iris, logistic regression, 6 trials on 2 worker processes (JSON), then resumed to 7 (table)."""
+    root = tmp_path_factory.mktemp("tune")
+    args = ["tune", "sklearn:iris", "--model", "logistic_regression", "--epochs", "4", "--study", "iris-lr",
+            "--store", str(root / "yard")]
+    first = my(*args, "--trials", "6", "--workers", "2", "--json", cwd=root)
+    second = my(*args, "--trials", "7", cwd=root)
+    return root, first, second
+
+
+def test_tune_json_reports_the_study_best_trial_and_registered_version(tuned):
+    root, first, _ = tuned
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert set(out) >= {"study", "metric", "direction", "best_trial", "top_trials", "test_metrics", "version"}
+    assert out["metric"] == "f1" and out["direction"] == "maximize"
+    study = out["study"]
+    assert study["name"] == "iris-lr" and study["n_trials"] == 6 and study["counts"]["running"] == 0
+    assert study["attrs"]["model"] == "logistic_regression" and study["attrs"]["data"] == "sklearn:iris"
+    best = out["best_trial"]
+    assert best["state"] == "complete" and best["number"] == study["best_number"]
+    assert best["value"] == max(t["value"] for t in out["top_trials"])
+    assert set(best["params"]) == {"learning_rate", "weight_decay"}
+    assert len(best["intermediate"]) == 4  # one validation value per epoch
+    assert len({t["worker"].rsplit(":", 1)[0] for t in out["top_trials"]}) == 2  # two worker processes
+    assert 0.0 <= out["test_metrics"]["f1"] <= 1.0
+    version = out["version"]
+    assert version["ref"] == "iris-lr/1" and version["new"] is True
+
+    from modelyard.yard import Yard
+
+    v = Yard(str(root / "yard")).registry.get(version["ref"])
+    assert v.links["study"] == "iris-lr" and v.links["trial"] == best["number"]
+    assert v.params["learning_rate"] == pytest.approx(best["params"]["learning_rate"])
+
+
+def test_rerun_with_the_same_study_runs_only_the_remainder_and_prints_tables(tuned):
+    root, first, second = tuned
+    assert second.returncode == 0, second.stderr
+    before = json.loads(first.stdout)
+    shown = json.loads(my("studies", "show", "iris-lr", "--json", "--store", str(root / "yard"), cwd=root).stdout)
+    assert [t["number"] for t in shown["trials"]] == list(range(7))
+    assert "resuming study iris-lr (6 trials so far)" in second.stderr
+    assert "7 finished of 7" in second.stderr  # the live summary's last state
+    assert "study iris-lr: top 7 of 7 complete trials" in second.stdout and "learning_rate" in second.stdout
+    assert "retrained: test f1" in second.stdout
+    if shown["study"]["best_number"] == before["best_trial"]["number"]:
+        assert f"already registered as {before['version']['ref']}" in second.stdout  # not registered twice
+
+
+def test_studies_list_and_show(tuned):
+    root, _, _ = tuned
+    store = str(root / "yard")
+    listed = my("studies", "list", "--json", "--store", store, cwd=root)
+    assert listed.returncode == 0, listed.stderr
+    (info,) = json.loads(listed.stdout)
+    assert info["name"] == "iris-lr" and info["n_trials"] == 7 and info["attrs"]["metric"] == "f1"
+    shown = my("studies", "show", "iris-lr", "--json", "--store", store, cwd=root)
+    detail = json.loads(shown.stdout)
+    assert [t["number"] for t in detail["trials"]] == list(range(7))
+    assert detail["study"]["best_number"] == info["best_number"]
+    table = my("studies", "show", "iris-lr", "--store", store, cwd=root)
+    assert table.returncode == 0 and "iris-lr" in table.stdout and "learning_rate" in table.stdout
+    text = my("studies", "list", "--store", store, cwd=root)
+    assert "iris-lr" in text.stdout and "logistic_regression" in text.stdout
+    missing = my("studies", "show", "nope", "--store", store, cwd=root)
+    assert missing.returncode == 2 and "no study named 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--metric", "rmse"], "metric 'rmse' does not apply to classification"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--model", "nope"], "unknown model family 'nope'"),
+        (["--space", "space.yaml"], "'depth' are not hyperparameters of logistic_regression"),
+        (["--space", "missing.yaml"], "cannot read search space file"),
+        (["--timeout", "soon"], "cannot read duration 'soon'"),
+        (["--study", "bad name"], "study name 'bad name' is not valid"),
+    ],
+)
+def test_bad_input_gets_one_clear_sentence(tmp_path, extra, message):
+    (tmp_path / "space.yaml").write_text("depth: {type: int, low: 1, high: 4}\n")
+    res = my("tune", "sklearn:iris", "--model", "logistic_regression", "--trials", "2", *extra,
+             "--store", str(tmp_path / "yard"), cwd=tmp_path, timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_resuming_with_another_model_is_refused(tuned):
+    root, _, _ = tuned
+    res = my("tune", "sklearn:iris", "--model", "mlp", "--study", "iris-lr", "--trials", "8",
+             "--store", str(root / "yard"), cwd=root, timeout=60)
+    assert res.returncode == 2
+    assert "study 'iris-lr' was made with model 'logistic_regression', not 'mlp'" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -1,0 +1,180 @@
+"""Trial stores: one contract over memory, SQLite and PostgreSQL; atomic claims shared by several processes."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from modelyard.errors import NotFoundError, StudyError
+from modelyard.records import StudyInfo, TrialState
+from modelyard.store.trialstore import HEARTBEAT_REASON, MemoryTrialStore, TrialStore
+
+SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0, "log": False}}
+
+
+def _info(name: str = "s", direction: str = "minimize") -> StudyInfo:
+    return StudyInfo(name=name, direction=direction, space=SPACE, optimizer="random", pruner="none", seed=0,
+                     created_at=time.time(), attrs={"metric": "rmse"})
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request, tmp_path) -> TrialStore:
+    if request.param == "memory":
+        return MemoryTrialStore()
+    from modelyard.store.db import Database
+    from modelyard.store.trials import SqlTrialStore
+
+    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    return SqlTrialStore(Database(url))
+
+
+def _params(x: float):
+    return lambda history: {"x": x}
+
+
+def test_create_is_idempotent_and_lists_tallies(store):
+    info, created = store.create_study(_info("a", "maximize"))
+    assert created and info.name == "a" and info.n_trials == 0 and info.attrs == {"metric": "rmse"}
+    again, created = store.create_study(_info("a", "minimize"))
+    assert not created and again.direction == "maximize"
+    store.create_study(_info("b"))
+    for v in (0.2, 0.7, 0.5):
+        t = store.claim("a", _params(v), budget=None, grace=None, worker="w")
+        store.finish("a", t.number, TrialState.COMPLETE, v, None)
+    t = store.claim("a", _params(0.9), budget=None, grace=None, worker="w")
+    store.finish("a", t.number, TrialState.FAILED, None, "ValueError: x")
+    listed = {i.name: i for i in store.list_studies()}
+    assert [i.name for i in store.list_studies()] == ["a", "b"]
+    assert listed["a"].counts == {"complete": 3, "failed": 1}
+    assert listed["a"].best_value == 0.7 and listed["a"].best_number == 1  # maximize
+    assert listed["b"].n_trials == 0 and listed["b"].best_value is None
+    with pytest.raises(NotFoundError, match="no study named 'zz'"):
+        store.get_study("zz")
+    with pytest.raises(StudyError, match="study name"):
+        store.create_study(_info("bad name"))
+
+
+def test_claim_numbers_params_history_and_budget(store):
+    store.create_study(_info())
+    seen = []
+
+    def propose(history):
+        seen.append([(t.number, t.state) for t in history])
+        return {"x": len(history) / 10}
+
+    a = store.claim("s", propose, budget=2, grace=None, worker="w1")
+    b = store.claim("s", propose, budget=2, grace=None, worker="w2")
+    assert (a.number, b.number) == (0, 1) and b.params == {"x": 0.1}
+    assert seen[1] == [(0, TrialState.RUNNING)]  # the proposal saw the running trial
+    assert store.claim("s", propose, budget=2, grace=None, worker="w3") is None
+    assert store.counted("s") == 2
+    store.finish("s", 0, TrialState.COMPLETE, 1.0, None)
+    assert store.claim("s", propose, budget=2, grace=None, worker="w3") is None  # complete still counts
+    assert store.claim("s", propose, budget=3, grace=None, worker="w3").number == 2
+
+
+def test_report_finish_and_records(store):
+    store.create_study(_info())
+    t = store.claim("s", _params(0.3), budget=None, grace=None, worker="host:1")
+    store.report("s", t.number, 1, 0.9)
+    store.report("s", t.number, 2, float("nan"))
+    store.report("s", t.number, 1, 0.8)  # a repeated step overwrites
+    running = store.trial("s", t.number)
+    assert running.state is TrialState.RUNNING and running.worker == "host:1"
+    assert running.intermediate[1] == 0.8 and math.isnan(running.intermediate[2])
+    done = store.finish("s", t.number, TrialState.PRUNED, 0.8, "pruned by the median pruner at step 2")
+    assert done.state is TrialState.PRUNED and done.reason.startswith("pruned by")
+    assert done.finished_at >= done.started_at and done.duration >= 0
+    with pytest.raises(StudyError, match="already pruned"):
+        store.finish("s", t.number, TrialState.COMPLETE, 0.1, None)
+    with pytest.raises(StudyError, match="already pruned"):
+        store.report("s", t.number, 3, 0.1)
+    with pytest.raises(NotFoundError, match="no trial 9"):
+        store.trial("s", 9)
+    assert [x.number for x in store.trials("s", [TrialState.PRUNED])] == [0]
+    assert store.trials("s", [TrialState.COMPLETE]) == []
+    assert store.finish.__doc__  # every store documents its operations
+
+
+def test_interrupted_failure_gives_its_slot_back(store):
+    store.create_study(_info())
+    t = store.claim("s", _params(0.1), budget=1, grace=None, worker="w")
+    store.finish("s", t.number, TrialState.FAILED, None, "interrupted", counted=False)
+    assert store.counted("s") == 0
+    assert store.claim("s", _params(0.2), budget=1, grace=None, worker="w").number == 1
+
+
+def test_delete_study_removes_its_trials(store):
+    store.create_study(_info("gone"))
+    t = store.claim("gone", _params(0.1), budget=None, grace=None, worker="w")
+    store.report("gone", t.number, 1, 0.5)
+    store.delete_study("gone")
+    with pytest.raises(NotFoundError):
+        store.trials("gone")
+    store.create_study(_info("gone"))
+    assert store.trials("gone") == []
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 's.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_missed_heartbeat_fails_the_trial_and_frees_its_slot(sql_url):
+    from modelyard.store.db import Database
+    from modelyard.store.trials import SqlTrialStore
+
+    store = SqlTrialStore(Database(sql_url))
+    store.create_study(_info())
+    alive = store.claim("s", _params(0.1), budget=2, grace=0.5, worker="alive")
+    dead = store.claim("s", _params(0.2), budget=2, grace=0.5, worker="dead")
+    time.sleep(0.3)
+    assert store.heartbeat("s", [alive.number]) == {alive.number}
+    time.sleep(0.35)  # dead: 0.65 s silent; alive: 0.35 s
+    third = store.claim("s", _params(0.3), budget=2, grace=0.5, worker="new")
+    assert third is not None and third.number == 2
+    assert store.trial("s", alive.number).state is TrialState.RUNNING
+    failed = store.trial("s", dead.number)
+    assert failed.state is TrialState.FAILED and failed.reason == HEARTBEAT_REASON
+    assert store.heartbeat("s", [alive.number, dead.number]) == {alive.number}
+    with pytest.raises(StudyError, match="heartbeat"):
+        store.finish("s", dead.number, TrialState.COMPLETE, 1.0, None)
+
+
+WORKER = textwrap.dedent("""
+    import sys, time
+    from modelyard import tune
+    url, optimizer, budget = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    space = tune.SearchSpace({"k": tune.Int(0, budget - 1)})
+    study = tune.Study(space, optimizer=optimizer, seed=0, storage=url, name="shared", heartbeat_interval=1.0)
+    def objective(p):
+        time.sleep(0.01)
+        return (p["k"] - 7) ** 2
+    study.optimize(objective, n_trials=budget)
+""")
+
+
+@pytest.mark.parametrize("optimizer", ["random", "gp"])
+def test_processes_sharing_a_study_claim_every_value_once(sql_url, tmp_path, optimizer):
+    """A discrete space with exactly ``budget`` values: any duplicate proposal or lost claim would show."""
+    budget, n_procs = 24, 3
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    procs = [subprocess.Popen([sys.executable, str(script), sql_url, optimizer, str(budget)],
+                              stderr=subprocess.PIPE, text=True) for _ in range(n_procs)]
+    errors = [p.communicate(timeout=240)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    from modelyard import tune
+
+    trials = tune.Study.load("shared", sql_url).trials
+    assert [t.number for t in trials] == list(range(budget))  # no duplicate or skipped numbers
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert sorted(t.params["k"] for t in trials) == list(range(budget))  # no duplicate proposals
+    assert len({t.worker.rsplit(":", 1)[0] for t in trials}) >= 2  # the processes really shared the work
