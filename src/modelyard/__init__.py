@@ -29,6 +29,10 @@ _LAZY = {
     "Schema": ("modelyard.records", "Schema"),
     "FitConfig": ("modelyard.records", "FitConfig"),
     "tune": ("modelyard.tune", None),
+    "Study": ("modelyard.study", "Study"),
+    "Trial": ("modelyard.records", "Trial"),
+    "TrialState": ("modelyard.records", "TrialState"),
+    "StudyInfo": ("modelyard.records", "StudyInfo"),
     "compare": ("modelyard.compare", None),  # the module: my.compare.compare(...); the package shadows a function
     "CompareOptions": ("modelyard.compare", "CompareOptions"),
     "Comparison": ("modelyard.records", "Comparison"),
