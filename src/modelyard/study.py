@@ -49,8 +49,8 @@ def open_trial_store(storage: Any) -> TrialStore:
         return storage
     from .store.trials import SqlTrialStore
 
-    if hasattr(storage, "studies") and hasattr(storage, "db"):  # a Yard
-        return storage.studies
+    if hasattr(storage, "db") and hasattr(storage, "registry"):  # a Yard
+        return SqlTrialStore(storage.db)
     from .store.db import Database
 
     if isinstance(storage, Database):
@@ -58,7 +58,7 @@ def open_trial_store(storage: Any) -> TrialStore:
     if isinstance(storage, (str, os.PathLike)):
         from .yard import Yard
 
-        return Yard(str(storage)).studies
+        return SqlTrialStore(Yard(str(storage)).db)
     raise StudyError(
         f"storage must be None, a store folder, a database URL or a Yard, got {type(storage).__name__}; "
         "e.g. storage='sqlite:///tune.db'"

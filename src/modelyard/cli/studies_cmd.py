@@ -41,11 +41,12 @@ def _num(v: Any) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Execute ``modelyard studies list``."""
+    from modelyard.study import open_trial_store
     from modelyard.yard import Yard
 
     from .render import print_json
 
-    infos = Yard(args.store).studies.list_studies()
+    infos = open_trial_store(Yard(args.store)).list_studies()
     if args.json:
         print_json([i.to_dict() for i in infos])
         return 0
@@ -74,11 +75,12 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     """Execute ``modelyard studies show NAME``."""
     from modelyard.records import TrialState
+    from modelyard.study import open_trial_store
     from modelyard.yard import Yard
 
     from .render import print_json
 
-    store = Yard(args.store).studies
+    store = open_trial_store(Yard(args.store))
     info = store.get_study(args.name)
     trials = store.trials(args.name, [TrialState(args.state)] if args.state else None)
     if args.json:

@@ -175,13 +175,14 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     from modelyard.records import TrialState
     from modelyard.registry import default_model_name
+    from modelyard.study import open_trial_store
     from modelyard.yard import Yard
 
     t_start = time.time()
     timeout = parse_duration(args.timeout)
     ds, space, objective = _setup(args, None)  # fail fast, before any process starts
     yard = Yard(args.store)
-    store = yard.studies
+    store = open_trial_store(yard)
     name = args.study or f"{default_model_name(ds.source, args.model)}-{time.strftime('%Y%m%d-%H%M%S')}"
     study = _open_study(args, store, space, objective, ds, name)
     before = study.info
