@@ -28,6 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     p.add_argument("--name", default=None, help="register the model under this name (default: from data and family)")
     p.add_argument("--no-register", action="store_true", help="do not register the trained model")
     add_store_arg(p)
@@ -40,12 +41,17 @@ def run(args: argparse.Namespace) -> int:
 
     from .render import TrainProgress, metrics_table, print_json, stderr_console
 
-    ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
+    from modelyard.train.fit import check_training
+
     params = parse_sets(args.set)
+    max_time = parse_duration(args.max_time)
     family = my.get_family(args.model)
-    family.params.validate(params, args.model)  # refuse bad params before any work
+    family.params.validate(params, args.model)  # refuse bad params before loading any data
+    ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
+    check_training(ds, args.model, params, epochs=args.epochs, patience=args.patience, max_time=max_time,
+                   seed=args.seed, val_size=args.val_size, test_size=args.test_size)  # before any output
     kwargs = dict(
-        epochs=args.epochs, patience=args.patience, max_time=parse_duration(args.max_time), seed=args.seed,
+        epochs=args.epochs, patience=args.patience, max_time=max_time, seed=args.seed,
         val_size=args.val_size, test_size=args.test_size, device=args.device, threads=args.threads,
     )
     if args.json:

@@ -9,7 +9,7 @@ from ..errors import DataError
 from ..records import Task
 from .dataset import Dataset
 
-__all__ = ["shard", "shard_indices", "split", "split_indices"]
+__all__ = ["shard", "shard_indices", "split", "split_indices", "split_rows"]
 
 
 def split_indices(
@@ -35,13 +35,12 @@ def split_indices(
     return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
 
 
-def split(
+def split_rows(
     ds: Dataset, *, val_size: float = 0.15, test_size: float = 0.2, seed: int = 0
-) -> tuple[Dataset, Dataset, Dataset]:
-    """Split into (train, validation, test), stratified by class for classification; same seed, same split."""
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Row indices of (train, validation, test) after every check ``split`` makes, without copying rows."""
     classification = ds.task is Task.CLASSIFICATION
-    min_rows = 3 if val_size > 0 and test_size > 0 else 2
-    if len(ds) < max(min_rows, 10):
+    if len(ds) < 10:
         raise DataError(
             f"the dataset has {len(ds)} rows, too few for a train/validation/test split; use at least 10 rows"
         )
@@ -51,13 +50,21 @@ def split(
             raise DataError(
                 f"the {name} split is empty ({len(ds)} rows at {name} size {frac}); use more rows or a larger size"
             )
-    if classification:
+    if classification and ds.y is not None:
         missing = np.setdiff1d(np.unique(ds.y), np.unique(ds.y[train]))
         if len(missing):
             raise DataError(
                 f"class(es) {list(ds.labels(missing))} have too few rows to appear in the training split; "
                 "add rows of those classes or drop them"
             )
+    return train, val, test
+
+
+def split(
+    ds: Dataset, *, val_size: float = 0.15, test_size: float = 0.2, seed: int = 0
+) -> tuple[Dataset, Dataset, Dataset]:
+    """Split into (train, validation, test), stratified by class for classification; same seed, same split."""
+    train, val, test = split_rows(ds, val_size=val_size, test_size=test_size, seed=seed)
     return ds.take(train), ds.take(val), ds.take(test)
 
 

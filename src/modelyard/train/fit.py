@@ -9,7 +9,7 @@ from importlib import metadata
 from typing import Any
 
 from ..data.dataset import Dataset
-from ..data.split import split
+from ..data.split import split, split_rows
 from ..errors import DataError, ParamError
 from ..models import get_family
 from ..models.forest import RandomForest
@@ -20,7 +20,7 @@ from ..records import EpochLog, FitConfig
 from .metrics import predict_outputs, score
 from .result import TrainResult
 
-__all__ = ["fit_predictor", "library_versions", "train"]
+__all__ = ["check_training", "fit_predictor", "library_versions", "train"]
 
 
 def library_versions() -> dict[str, str]:
@@ -150,3 +150,27 @@ def train(
     )
 
 
+def check_training(
+    dataset: Dataset,
+    model: str = "logistic_regression",
+    params: Mapping[str, Any] | None = None,
+    *,
+    epochs: int = 20,
+    patience: int | None = None,
+    max_time: float | None = None,
+    seed: int = 0,
+    val_size: float = 0.15,
+    test_size: float = 0.2,
+) -> None:
+    """Refuse, without training, what ``train`` would refuse: no target, bad config, family, params, task or split."""
+    if dataset.y is None:
+        raise DataError("the dataset has no target; load it with target=COLUMN")
+    FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed)
+    cls = get_family(model)
+    cls(task=dataset.task, n_classes=dataset.schema.n_classes, **cls.params.validate(params, model))
+    if not val_size > 0 and not test_size > 0:
+        raise DataError(
+            f"val_size={val_size} and test_size={test_size} leave no held-out rows to measure the model on; "
+            "make at least one of them > 0 (e.g. --test-size 0.2)"
+        )
+    split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)
