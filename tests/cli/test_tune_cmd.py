@@ -114,3 +114,45 @@ def test_resuming_with_another_model_is_refused(tuned):
     assert res.returncode == 2
     assert "study 'iris-lr' was made with model 'logistic_regression', not 'mlp'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_ctrl_c_stops_every_worker_and_leaves_the_study_resumable(tmp_path):
+    import signal
+    import time
+
+    from modelyard.records import TrialState
+    from modelyard.study import open_trial_store
+
+    store_dir = tmp_path / "yard"
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelyard", "tune", "sklearn:digits", "--model", "mlp", "--epochs", "60",
+         "--trials", "40", "--workers", "2", "--optimizer", "random", "--pruner", "none", "--study", "stopme",
+         "--store", str(store_dir)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job has
+    )
+    try:
+        deadline = time.monotonic() + 180
+        running = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                running = open_trial_store(str(store_dir)).trials("stopme", [TrialState.RUNNING])
+            except Exception:  # noqa: BLE001  (the store or study may not exist yet)
+                running = []
+            if len(running) == 2 and all(t.intermediate for t in running):
+                break
+            time.sleep(0.2)
+        assert len(running) == 2, "both workers should be training when Ctrl-C comes"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "interrupted: study stopme is saved" in err and "Traceback" not in err
+    assert "retrained" not in out  # an interrupted study is not finished: nothing retrained or registered
+    trials = open_trial_store(str(store_dir)).trials("stopme")
+    assert not [t for t in trials if t.state is TrialState.RUNNING]
+    stopped = [t for t in trials if t.number in {r.number for r in running}]
+    assert all(t.state is TrialState.FAILED and t.reason.startswith("interrupted") for t in stopped)

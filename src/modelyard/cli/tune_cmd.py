@@ -132,11 +132,13 @@ def worker_main(cfg: dict[str, Any], index: int) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)  # before numpy/torch load here: one worker, one share of the cores
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # one interrupt is enough; let the cleanup finish
+    def on_stop(signum: int, frame: Any) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # one stop request is enough; let the cleanup finish
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)  # e.g. a job scheduler: give the trial's slot back too
     import logging
 
     logging.getLogger("modelyard.study").addHandler(logging.NullHandler())
@@ -195,12 +197,22 @@ def run(args: argparse.Namespace) -> int:
                   f"{args.optimizer} optimizer, {args.pruner} pruner, {args.workers} worker(s)")
     deadline = t_start + timeout if timeout else None
     cfg = _worker_args(args, yard.url, name, deadline)
-    interrupted, failed_workers = _run_workers(cfg, store, name, objective, args, err, t_start)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill stops the workers cleanly too
+    try:
+        interrupted, failed_workers = _run_workers(cfg, store, name, objective, args, err, t_start)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if interrupted:
-        if err is not None:
-            err.print(f"interrupted: study [bold]{name}[/] is saved; rerun with --study {name} to continue")
+        info = store.get_study(name)
+        done = info.n_trials - info.counts.get(TrialState.RUNNING.value, 0)
+        print(f"interrupted: study {name} is saved with {done} trials (running ones were given back); "
+              f"rerun with --study {name} to continue", file=sys.stderr)
         return 130
     return _finish(args, yard, store, name, ds, objective, failed_workers)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _stderr(quiet: bool) -> Any:
@@ -241,12 +253,14 @@ def _run_workers(cfg: dict[str, Any], store: Any, name: str, objective: Any, arg
     finally:
         if live is not None:
             live.stop()
+    if any(p.exitcode in (130, -signal.SIGINT, -signal.SIGTERM) for p in procs):
+        return True, 0  # the workers were stopped (Ctrl-C reached them, or a kill): not a finished study
     return False, sum(1 for p in procs if p.exitcode not in (0, None))
 
 
 def _stop(procs: list[Any]) -> None:
     """Interrupt the workers (they give their trials' slots back), then wait; terminate any that hang."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for p in procs:
             if p.is_alive() and p.pid is not None:
@@ -262,7 +276,8 @@ def _stop(procs: list[Any]) -> None:
                 p.terminate()  # its trial is failed by the next claim once its heartbeat is missed
                 p.join(5)
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _fmt(v: Any) -> str:
