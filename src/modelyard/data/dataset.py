@@ -62,9 +62,9 @@ class Dataset:
             return self._fingerprint
         h = hashlib.sha256()
         h.update(json.dumps(self.schema.to_dict(), sort_keys=True, default=str).encode())
-        h.update(np.ascontiguousarray(self.X).tobytes())
+        h.update(np.ascontiguousarray(self.X).reshape(-1).view(np.uint8))  # no copy
         if self.y is not None:
-            h.update(np.ascontiguousarray(self.y).tobytes())
+            h.update(np.ascontiguousarray(self.y).reshape(-1).view(np.uint8))
         return h.hexdigest()
 
     def take(self, index: NDArray[np.integer] | slice) -> Dataset:

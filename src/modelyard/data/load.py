@@ -113,7 +113,7 @@ def _load_npz(path: Path, task: Task | str | None, drop_missing: bool) -> Datase
         raise DataError(f"cannot read {str(path)!r} as .npz: {e}; check the file") from e
     if y is None:
         raise DataError(f"{str(path)!r} has no array 'y'; save the target as np.savez(..., y=y)")
-    return from_arrays(X, y, feature_names=names, task=task, source=str(path), drop_missing=drop_missing)
+    return from_arrays(X, y, feature_names=names, task=task, source=str(path), drop_missing=drop_missing, copy=False)
 
 
 def _plain(v: Any) -> Any:
@@ -237,8 +237,9 @@ def from_arrays(
     source: str = "<arrays>",
     target: str = "y",
     drop_missing: bool = False,
+    copy: bool = True,
 ) -> Dataset:
-    """Build a Dataset from a numeric feature matrix and a target vector."""
+    """Build a Dataset from a numeric feature matrix and a target vector (``copy=False`` may share float32 X)."""
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2:
@@ -253,7 +254,7 @@ def from_arrays(
     if len(names) != X.shape[1]:
         raise DataError(f"{len(names)} feature names given for {X.shape[1]} columns; pass one name per column")
     with np.errstate(over="ignore"):
-        Xf = X.astype(np.float32)
+        Xf = X.astype(np.float32, copy=copy)
     if drop_missing:
         keep = np.isfinite(Xf).all(axis=1) & ~missing_mask(y)
         if not keep.any():

@@ -71,10 +71,9 @@ def classification_metrics(
 
 def roc_auc(y_true: NDArray, score: NDArray) -> float:
     """Area under the ROC curve (Mann-Whitney U with midranks for ties)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(score)
-    pos = y_true == 1
+    _, inverse, counts = np.unique(np.asarray(score), return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse.reshape(-1)]  # midranks, 1-based
+    pos = np.asarray(y_true) == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
