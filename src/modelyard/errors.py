@@ -24,21 +24,21 @@ derives from the builtin that fits, so ``except ValueError`` keeps working::
 from __future__ import annotations
 
 __all__ = [
-    "ModelyardError",
-    "DataError",
-    "SchemaMismatchError",
-    "ModelError",
-    "ParamError",
-    "TrainingError",
-    "DistributedError",
-    "StoreError",
-    "NotFoundError",
     "AmbiguousRefError",
-    "LineageError",
     "ArtifactError",
     "CorruptArtifactError",
+    "DataError",
+    "DistributedError",
+    "LineageError",
+    "ModelError",
+    "ModelyardError",
+    "NotFoundError",
+    "ParamError",
+    "SchemaMismatchError",
     "SpaceError",
+    "StoreError",
     "StudyError",
+    "TrainingError",
 ]
 
 

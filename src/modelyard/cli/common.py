@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_store_arg", "add_data_args", "parse_sets", "parse_duration"]
+__all__ = ["add_data_args", "add_store_arg", "parse_duration", "parse_sets"]
 
 
 def add_store_arg(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import math
 import sys
 from typing import Any
 
-__all__ = ["print_json", "to_jsonable", "metrics_table", "TrainProgress", "stderr_console", "stdout_console"]
+__all__ = ["TrainProgress", "metrics_table", "print_json", "stderr_console", "stdout_console", "to_jsonable"]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -95,7 +95,7 @@ class TrainProgress:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
     def __call__(self, log: Any) -> None:

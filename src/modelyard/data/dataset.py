@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import DataError
 from ..records import Schema, Task
 
 __all__ = ["Dataset"]
@@ -33,9 +34,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.X.ndim != 2:
-            raise ValueError(f"X must be 2-D, got shape {self.X.shape}")
+            raise DataError(f"X must be 2-D (rows x features), got shape {self.X.shape}; reshape it")
         if self.y is not None and len(self.y) != len(self.X):
-            raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}")
+            raise DataError(f"X has {len(self.X)} rows but y has {len(self.y)}; pass one target value per row")
 
     def __len__(self) -> int:
         return int(self.X.shape[0])

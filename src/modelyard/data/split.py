@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -27,7 +29,7 @@ def split_indices(
     for idx in groups:
         idx = rng.permutation(idx)
         start = 0
-        sizes = [int(round(f * len(idx))) for f in fractions]
+        sizes = [round(f * len(idx)) for f in fractions]
         for k, size in enumerate(sizes, start=1):
             parts[k].append(idx[start : start + size])
             start += size
@@ -75,7 +77,7 @@ def shard_indices(n: int, n_shards: int) -> list[slice]:
     if n_shards > n:
         raise DataError(f"cannot cut {n} rows into {n_shards} non-empty shards; use at most {n} shards")
     bounds = np.linspace(0, n, n_shards + 1).round().astype(int)
-    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
 
 def shard(ds: Dataset, n: int) -> list[Dataset]:
