@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import optimize
 from scipy.stats import norm
 
@@ -163,3 +165,10 @@ def test_sobol_points_are_valid():
     layout = Layout(4, floats=(0,), ints=((1, np.array([0.25, 0.75])),), groups=(np.array([2, 3]),))
     X = sobol_points(layout, 64, np.random.default_rng(0))
     assert np.all(snap(X, layout) == X) and set(X[:, 1]) == {0.25, 0.75}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(-1e6, 30.0), st.floats(1e-6, 10.0))
+def test_log_h_is_finite_and_increasing_everywhere(z, dz):
+    a, b = log_h(np.array([z, z + dz]))
+    assert np.isfinite(a) and np.isfinite(b) and b > a
