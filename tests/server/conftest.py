@@ -55,7 +55,7 @@ def seeded(tmp_path_factory):
     """(yard, folder, refs): a study ``demo`` and a model ``iris-lr`` with versions 1-3, aliases moved and rolled back."""
     import modelyard as my
     import modelyard.store.trials
-    import modelyard.store.versions  # noqa: F401  (declare every table before the store is first opened)
+    import modelyard.store.versions
     from modelyard.yard import Yard
 
     folder = tmp_path_factory.mktemp("ui")

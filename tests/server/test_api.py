@@ -72,7 +72,7 @@ def test_studies_list_filter_and_page(client):
 
 
 def test_study_same_shape_as_cli(client, seeded, capsys):
-    yard, folder, _ = seeded
+    _, folder, _ = seeded
     api = client.get("/api/studies/demo").json()
     cli = cli_json(capsys, "studies", "show", "demo", "--json", "--store", str(folder / "store"))
     assert api == cli["study"]
@@ -170,7 +170,7 @@ def test_models_list_and_get(client, seeded):
 
 
 def test_version_same_shape_as_cli(client, seeded, capsys):
-    yard, folder, refs = seeded
+    _, folder, refs = seeded
     store = str(folder / "store")
     for ref in ("iris-lr/2", "iris-lr@production", refs["v2"].id[:10]):
         api = client.get(f"/api/versions/{ref}").json()
@@ -214,7 +214,7 @@ def test_lineage_edges_carry_param_diffs(client, seeded):
 
 
 def test_aliases_and_history(client, seeded, capsys):
-    yard, folder, refs = seeded
+    _, folder, refs = seeded
     al = client.get("/api/models/iris-lr/aliases").json()["aliases"]
     assert al["production"]["id"] == refs["v2"].id
     page = client.get("/api/models/iris-lr/history?alias=production").json()
@@ -255,7 +255,7 @@ def test_alias_move_rollback_unset(client, scratch):
 
 
 def test_delete_version(client, scratch):
-    name, a, b = scratch
+    _, a, b = scratch
     r = client.delete(f"/api/versions/{a.ref}")
     assert r.status_code == 409 and "--force" in r.json()["error"]
     r = client.delete(f"/api/versions/{a.ref}?force=true&reason=cleanup")
@@ -309,8 +309,7 @@ def test_datasets_lists_bundled_and_files(client):
     assert "sklearn:iris" in names and "data/iris.csv" in names
 
 
-def test_compare_run_get_list(client, seeded, capsys):
-    yard, folder, _ = seeded
+def test_compare_run_get_list(client):
     r = client.post("/api/comparisons", json={"refs": ["iris-lr/1", "iris-lr/2"], "dataset": "data/iris.csv",
                                               "target": "target", "resamples": 1000})
     assert r.status_code == 200, r.text
