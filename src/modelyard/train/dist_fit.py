@@ -27,7 +27,7 @@ from ..models.forest import RandomForest
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
 from ..records import EpochLog, FitConfig, Schema
-from .aggregate import Shard, TreeUnion, fold
+from .aggregate import Shard, TreeUnion, fold, tree_counts
 from .checkpoint import Checkpointer
 from .distributed import AGGREGATES, DEFAULT_TIMEOUT, DataParallel, RankContext, rank_session, under_launcher
 from .metrics import predict_outputs, score
@@ -50,7 +50,8 @@ class RankOutcome:
 
 
 def check_options(
-    family: str, *, nodes: int | None, aggregate: str, sync_every: int, checkpoint_every: int | None, resume: bool
+    family: str, *, nodes: int | None, aggregate: str, sync_every: int, checkpoint_every: int | None, resume: bool,
+    params: Mapping[str, Any] | None = None,
 ) -> None:
     """Refuse bad distributed options before any process starts."""
     if nodes is not None and (not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1):
@@ -71,6 +72,8 @@ def check_options(
             f"{family} cannot train data-parallel: only the torch families (and torch module factories) and "
             "random_forest can; train it with nodes=1"
         )
+    if issubclass(cls, RandomForest) and nodes and nodes > 1:
+        tree_counts(cls.params.validate(params, family)["n_estimators"], [1] * nodes)
 
 
 def _empty_like_outputs(predictor: Predictor, n_classes: int) -> tuple[NDArray, NDArray | None]:
@@ -218,7 +221,7 @@ def train_distributed(
     if dataset.y is None:
         raise DataError("the dataset has no target; load it with target=COLUMN")
     check_options(model, nodes=nodes, aggregate=aggregate, sync_every=sync_every,
-                  checkpoint_every=checkpoint_every, resume=resume)
+                  checkpoint_every=checkpoint_every, resume=resume, params=params)
     full = get_family(model).params.validate(params, model)
     if under_launcher() or nodes == 1:
         with rank_session(timeout=timeout, device=config.device, threads=config.threads) as ctx:

@@ -442,7 +442,7 @@ class DataParallel(StepHook):
 
             dev = next(module.parameters()).device
             with self.comm._collective("the DDP setup"):
-                return DDP(module, device_ids=[dev] if dev.type == "cuda" else None, broadcast_buffers=False)
+                return DDP(module, device_ids=[dev] if dev.type == "cuda" else None)
         self.comm.broadcast_params(module)
         return module
 

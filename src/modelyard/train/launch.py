@@ -209,7 +209,7 @@ def _fail(procs: list[subprocess.Popen], rd: Path) -> None:
         raise DistributedError("the distributed run failed without a report from any rank; rerun with --debug")
     first = min(reports, key=lambda r: (_KIND_ORDER.get(r["kind"], 9), r["time"]))
     others = sorted({r["rank"] for r in reports} - {first["rank"]})
-    tail = f" (ranks {', '.join(map(str, others))} stopped with it)" if others else ""
+    tail = f" (rank{'s' if len(others) > 1 else ''} {', '.join(map(str, others))} stopped with it)" if others else ""
     if first["kind"] == "crash":
         msg = f"rank {first['rank']} failed with {first['type']}: {first['message']}"
     else:

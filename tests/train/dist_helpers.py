@@ -1,0 +1,71 @@
+"""Code that runs inside worker processes of the distributed tests (importable there through PYTHONPATH).
+
+Fault injection is done the way a user's code would fail: a custom torch module factory
+(``dist_helpers:faulty``) whose forward raises or blocks on one rank after some steps.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class _Faulty(torch.nn.Module):
+    """A linear layer that, on rank ``rank`` (env RANK) after ``after`` forward calls in training, fails."""
+
+    def __init__(self, n_in: int, n_out: int, mode: str, rank: int, after: int):
+        super().__init__()
+        self.lin = torch.nn.Linear(n_in, n_out)
+        self.mode, self.rank, self.after, self.calls = mode, rank, after, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and int(os.environ.get("RANK", "0")) == self.rank:
+            self.calls += 1
+            if self.calls > self.after:
+                if self.mode == "crash":
+                    raise ValueError(f"injected failure in forward call {self.calls}")
+                if self.mode == "hang":
+                    time.sleep(3600)
+                if self.mode == "exit":
+                    os._exit(9)
+        return self.lin(x)
+
+
+def faulty(n_features: int, n_outputs: int, mode: str = "crash", fail_rank: int = 1, after: int = 3) -> torch.nn.Module:
+    """Factory for ``--model dist_helpers:faulty`` (params: mode crash|hang|exit, fail_rank, after)."""
+    return _Faulty(n_features, n_outputs, mode, fail_rank, after)
+
+
+def convergence(payload: dict[str, Any]) -> None:
+    """Rank job: L2-regularized logistic regression, eta_t = 1/(mu t), sync SGD; rank 0 saves theta after each epoch."""
+    from safetensors.numpy import save_file
+
+    from modelyard.models.logistic import LogisticRegression
+    from modelyard.records import FitConfig, Task
+    from modelyard.train.distributed import DataParallel, rank_session
+
+    X = np.load(payload["X"])
+    y = np.load(payload["y"])
+    mu = payload["mu"]
+    with rank_session(timeout=60) as ctx:
+        a = int(round(len(X) * ctx.rank / ctx.world_size))
+        b = int(round(len(X) * (ctx.rank + 1) / ctx.world_size))
+        model = LogisticRegression(
+            task=Task.CLASSIFICATION, n_classes=2, optimizer="sgd", learning_rate=1.0 / mu, weight_decay=mu,
+            lr_schedule="inverse_time", lr_decay=mu, batch_size=payload["batch_size"], standardize=False,
+        )
+        thetas: list[np.ndarray] = []
+
+        def record(log: Any) -> None:
+            m = model.module_
+            thetas.append(np.concatenate([m.weight.detach().double().numpy().ravel(), m.bias.detach().double().numpy()]))
+
+        hook = DataParallel(ctx, start=a, rows=b - a, seed=payload["seed"])
+        model.fit(X[a:b], y[a:b], config=FitConfig(epochs=payload["epochs"], seed=payload["seed"]),
+                  callbacks=[record], hook=hook)
+        if ctx.is_main:
+            save_file({"thetas": np.stack(thetas)}, payload["out"])
