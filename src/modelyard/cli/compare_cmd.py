@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
         _print(Console(), result)
         if args.report:
-            Console().print(f"report written to [bold]{path}[/]")
+            print(f"report written to {path}")  # plain print: rich would wrap a long path
     return 0
 
 

@@ -1,0 +1,129 @@
+"""``modelyard compare`` end to end: train and register through the CLI, compare, --json, --report, bad input."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _run(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MODELYARD_STORE": str(cwd / "store")}
+    env.pop("MODELYARD_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "modelyard", *args], cwd=cwd, env=env, capture_output=True, check=False,
+                          text=True, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A store with churn/1 (logistic regression) and churn/2 (random forest), and a held-out file."""
+    root = tmp_path_factory.mktemp("cli-compare")
+    rng = np.random.default_rng(0)
+    n = 900
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    churned = ((x1 > 0) ^ (x2 > 0)) ^ (rng.random(n) < 0.05)
+    frame = pd.DataFrame({"x1": x1, "x2": x2, "plan": plan, "churned": np.where(churned, "yes", "no")})
+    frame.iloc[:600].to_csv(root / "train.csv", index=False)
+    frame.iloc[600:].to_csv(root / "holdout.csv", index=False)
+    for model, extra in (("logistic_regression", ["--epochs", "5"]), ("random_forest", ["--set", "n_estimators=30"])):
+        r = _run("train", "train.csv", "--target", "churned", "--model", model, "--name", "churn", "--json", *extra,
+                 cwd=root)
+        assert r.returncode == 0, r.stderr
+    r = _run("models", "alias", "churn", "production", "churn/2", cwd=root)
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+FAST = ["--resamples", "1000", "--latency-budget", "0.05"]
+
+
+def test_compare_json_shape_and_verdict(store):
+    r = _run("compare", "churn/1", "churn@production", "--data", "holdout.csv", "--target", "churned", "--json",
+             *FAST, cwd=store)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)  # nothing but the JSON document on stdout
+    assert set(out) >= {"task", "metric", "alpha", "resamples", "seed", "n_rows", "best", "entries", "pairs",
+                        "distances", "correction", "classes"}
+    assert out["n_rows"] == 300 and out["resamples"] == 1000 and out["classes"] == ["no", "yes"]
+    assert [e["label"] for e in out["entries"]] == ["churn/1", "churn@production"]
+    assert out["entries"][1]["ref"] == "churn/2" and out["entries"][1]["cost"]["size_bytes"] > 0
+    assert out["entries"][0]["cost"]["train_time_s"] > 0 and out["entries"][0]["cost"]["latency"]["rows_per_s"] > 0
+    (pair,) = out["pairs"]
+    assert pair["verdict"] == "B better" and pair["winner"] == "churn@production" and pair["test"] == "mcnemar_exact"
+    assert {m["metric"] for m in pair["metrics"]} == {"accuracy", "precision", "recall", "f1", "log_loss", "roc_auc"}
+    assert pair["mcnemar"]["b_only"] > pair["mcnemar"]["a_only"]
+    from modelyard.records import Comparison
+
+    assert Comparison.from_dict(out).to_dict() == out
+
+
+def test_compare_table_and_report(store):
+    report = store / "compare.html"
+    r = _run("compare", "churn/1", "churn/2", "--data", "holdout.csv", "--target", "churned", "--report",
+             str(report), *FAST, cwd=store)
+    assert r.returncode == 0, r.stderr
+    assert "churn/2 better" in r.stdout and "McNemar" in r.stdout and "cost" in r.stdout
+    assert "report written to" in r.stdout
+    page = report.read_text()
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+
+
+def test_leaderboard_of_three(store):
+    r = _run("compare", "churn/1", "churn/2", "churn@production", "--data", "holdout.csv", "--target", "churned",
+             "--json", "--no-latency", "--resamples", "1000", cwd=store)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["correction"] == "holm" and len(out["pairs"]) == 2
+    same = next(p for p in out["pairs"] if {p["a"], p["b"]} == {"churn/2", "churn@production"})
+    assert same["verdict"] == "no significant difference"
+    assert any(d["comparable"] and d["l2"] == 0 for d in out["distances"])  # one version under two refs
+
+
+@pytest.mark.parametrize("args, message", [
+    (["churn/1", "churn/7"], "no version 7"),
+    (["churn/1"], "at least two versions"),
+    (["churn/1", "churn/1"], "given more than once"),
+    (["churn/1", "churn/2", "--alpha", "2"], "alpha must be a number in (0, 1)"),
+    (["churn/1", "churn/2", "--resamples", "50"], "resamples must be an int >= 1000"),
+    (["churn/1", "churn/2", "--metric", "rmse"], "does not apply to classification"),
+    (["churn/1", "churn/2", "--report", "nowhere/x.html"], "does not exist"),
+    (["churn/1", "churn/2", "--data", "missing.csv"], "does not exist"),
+])
+def test_bad_input_is_one_sentence_and_exit_code_2(store, args, message, monkeypatch, capsys):
+    """In-process through the CLI's main (same code path as the process; the subprocess case is below)."""
+    from modelyard.cli.main import main
+
+    monkeypatch.chdir(store)
+    monkeypatch.setenv("MODELYARD_STORE", str(store / "store"))
+    monkeypatch.delenv("MODELYARD_DEBUG", raising=False)
+    data = [] if "--data" in args else ["--data", "holdout.csv"]
+    code = main(["compare", "--no-latency", "--resamples", "1000", *data, "--target", "churned", *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert _error_line(err).startswith("error: ")
+
+
+def _error_line(stderr: str) -> str:
+    """The one line of the error (a progress note may precede it on stderr)."""
+    lines = stderr.strip().splitlines()
+    assert sum(line.startswith("error: ") for line in lines) == 1, stderr
+    return lines[-1]
+
+
+def test_data_not_matching_the_schema_exits_2(store):
+    frame = pd.read_csv(store / "holdout.csv").drop(columns="x2").assign(account_id=1)
+    frame.to_csv(store / "bad.csv", index=False)
+    r = _run("compare", "churn/1", "churn/2", "--data", "bad.csv", "--target", "churned", *FAST, cwd=store)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = _error_line(r.stderr)
+    assert line.startswith("error: the data does not match") and "'x2'" in line and "'account_id'" in line
