@@ -40,7 +40,7 @@ def _run(cmd: list[str], cwd: Path, timeout: float = 240) -> subprocess.Complete
     env.pop("MODELYARD_STORE", None)
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _versions(store: Path) -> int:

@@ -52,8 +52,8 @@ def convergence(payload: dict[str, Any]) -> None:
     y = np.load(payload["y"])
     mu = payload["mu"]
     with rank_session(timeout=60) as ctx:
-        a = int(round(len(X) * ctx.rank / ctx.world_size))
-        b = int(round(len(X) * (ctx.rank + 1) / ctx.world_size))
+        a = round(len(X) * ctx.rank / ctx.world_size)
+        b = round(len(X) * (ctx.rank + 1) / ctx.world_size)
         model = LogisticRegression(
             task=Task.CLASSIFICATION, n_classes=2, optimizer="sgd", learning_rate=1.0 / mu, weight_decay=mu,
             lr_schedule="inverse_time", lr_decay=mu, batch_size=payload["batch_size"], standardize=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -79,12 +81,12 @@ def test_gradient_sum_over_uneven_shards_is_the_full_batch_gradient(n_rows, seed
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     module = torch.nn.Linear(3, 1).double()
-    loss_fn = lambda out, y: torch.nn.functional.mse_loss(out[:, 0], y)  # noqa: E731
+    loss_fn = lambda out, y: torch.nn.functional.mse_loss(out[:, 0], y)
     X = rng.normal(size=(sum(n_rows), 3))
     y = rng.normal(size=sum(n_rows))
     agg = GradientSum(loss_fn)
     bounds = np.concatenate([[0], np.cumsum(n_rows)])
-    parts = [agg.local(module, Shard(X[a:b], y[a:b])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [agg.local(module, Shard(X[a:b], y[a:b])) for a, b in itertools.pairwise(bounds)]
     agg.apply(module, fold(agg, parts))
     got = {n: p.grad.clone() for n, p in module.named_parameters()}
     module.zero_grad()
@@ -136,7 +138,7 @@ def _forest_trees(state) -> list[bytes]:
     counts = state["tree.node_count"]
     offsets = np.concatenate([[0], np.cumsum(counts)])
     keys = sorted(k for k in state if k.startswith("tree.") and k not in ("tree.node_count", "tree.max_depth"))
-    return sorted(b"".join(np.asarray(state[k])[a:b].tobytes() for k in keys) for a, b in zip(offsets[:-1], offsets[1:]))
+    return sorted(b"".join(np.asarray(state[k])[a:b].tobytes() for k in keys) for a, b in itertools.pairwise(offsets))
 
 
 def test_tree_union_is_commutative_and_associative_as_a_multiset_of_trees():
@@ -147,7 +149,7 @@ def test_tree_union_is_commutative_and_associative_as_a_multiset_of_trees():
     bounds = np.concatenate([[0], np.cumsum(sizes_)])
     model = RandomForest(task=Task.CLASSIFICATION, n_classes=2, n_estimators=12, n_jobs=1)
     states = []
-    for r, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for r, (a, b) in enumerate(itertools.pairwise(bounds)):
         states.append(TreeUnion(sizes_, r, seed=0).local(model, Shard(X[a:b], y[a:b], int(a), 300)))
     agg = TreeUnion(sizes_, 0)
     a, b, c = states

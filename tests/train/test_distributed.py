@@ -59,8 +59,8 @@ def _workers_of_this_process() -> list[int]:
 
 def test_two_ranks_with_sync_gradients_equal_one_process_including_validation_and_early_stopping():
     ds = blobs()
-    kw = dict(params={"optimizer": "sgd", "learning_rate": 0.3, "batch_size": 24, "momentum": 0.5},
-              epochs=12, patience=2, seed=5)
+    kw = {"params": {"optimizer": "sgd", "learning_rate": 0.3, "batch_size": 24, "momentum": 0.5},
+              "epochs": 12, "patience": 2, "seed": 5}
     one = my.train(ds, **kw)
     two = my.train(ds, nodes=2, **kw)
     assert_same_state(one, two)
@@ -80,7 +80,7 @@ def test_three_uneven_ranks_with_adam_mlp_and_a_regression_target_equal_one_proc
     rng = np.random.default_rng(1)
     X = rng.normal(size=(301, 3)).astype(np.float32) * 4 + 1
     ds = my.from_arrays(X, X @ np.array([1.0, -2.0, 0.5]) + np.sin(X[:, 0]) + 10.0)  # 301 rows: uneven shards
-    kw = dict(model="mlp", params={"hidden_sizes": "8", "batch_size": 32, "learning_rate": 0.01}, epochs=6, seed=2)
+    kw = {"model": "mlp", "params": {"hidden_sizes": "8", "batch_size": 32, "learning_rate": 0.01}, "epochs": 6, "seed": 2}
     one = my.train(ds, **kw)
     three = my.train(ds, nodes=3, **kw)
     assert_same_state(one, three, rtol=1e-4, atol=1e-5)  # Adam divides by sqrt(v): a little more rounding
@@ -203,8 +203,8 @@ class Interrupt(Exception):
 
 def test_resume_after_an_interruption_gives_the_uninterrupted_result(tmp_path):
     ds = blobs(seed=7)
-    kw = dict(params={"optimizer": "adam", "batch_size": 20, "learning_rate": 0.02, "lr_schedule": "inverse_time",
-                      "lr_decay": 1.0}, epochs=6, seed=3)
+    kw = {"params": {"optimizer": "adam", "batch_size": 20, "learning_rate": 0.02, "lr_schedule": "inverse_time",
+                      "lr_decay": 1.0}, "epochs": 6, "seed": 3}
     whole = my.train(ds, **kw)  # one process: sync-gradient ranks give the same result
 
     def interrupt_after_4(log):
@@ -226,7 +226,7 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_result(tmp_path):
 
 def test_single_process_checkpoints_resume_bit_for_bit_and_refuse_other_settings_or_corruption(tmp_path):
     ds = blobs(seed=8)
-    kw = dict(model="mlp", params={"hidden_sizes": "6", "dropout": 0.2, "batch_size": 32}, epochs=5, seed=4)
+    kw = {"model": "mlp", "params": {"hidden_sizes": "6", "dropout": 0.2, "batch_size": 32}, "epochs": 5, "seed": 4}
     whole = my.train(ds, checkpoint_every=1, checkpoint_dir=tmp_path / "a", **kw)
     my.train(ds, checkpoint_every=3, checkpoint_dir=tmp_path / "b", **{**kw, "epochs": 5, "callbacks": []})
     # resuming from epoch 3 repeats epochs 4-5 exactly, dropout masks included (the RNG state is in the checkpoint)
