@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,12 +65,12 @@ class CompareOptions:
 
     def __post_init__(self) -> None:
         a = self.alpha
-        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 < a < 1:
+        if isinstance(a, bool) or not isinstance(a, numbers.Real) or not 0 < a < 1:
             raise ParamError(f"alpha must be a number in (0, 1), got {a!r}; e.g. --alpha 0.05")
         r = self.resamples
-        if isinstance(r, bool) or not isinstance(r, int) or r < MIN_RESAMPLES:
+        if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < MIN_RESAMPLES:
             raise ParamError(f"resamples must be an int >= {MIN_RESAMPLES}, got {r!r}; e.g. --resamples 2000")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise ParamError(f"seed must be an int >= 0, got {self.seed!r}")
         if self.test not in _TESTS:
             raise ParamError(f"test must be one of {', '.join(_TESTS)}, got {self.test!r}")
@@ -78,9 +79,9 @@ class CompareOptions:
                 f"unknown ranking metric {self.metric!r}; choose one of {', '.join(sorted(HIGHER_IS_BETTER))}"
             )
         bs = self.batch_size
-        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
             raise ParamError(f"batch_size must be an int >= 1, got {bs!r}")
-        if not self.latency_budget_s > 0:
+        if not isinstance(self.latency_budget_s, numbers.Real) or not self.latency_budget_s > 0:
             raise ParamError(f"latency_budget_s must be > 0 seconds, got {self.latency_budget_s!r}")
 
 
@@ -193,8 +194,8 @@ def compare(
                 distances.append(d)
 
     return Comparison(
-        task=task, metric=metric, higher_is_better=higher, alpha=float(opts.alpha), resamples=opts.resamples,
-        seed=opts.seed, correction="holm" if len(pairs) > 1 else "none", n_rows=len(dataset),
+        task=task, metric=metric, higher_is_better=higher, alpha=float(opts.alpha), resamples=int(opts.resamples),
+        seed=int(opts.seed), correction="holm" if len(pairs) > 1 else "none", n_rows=len(dataset),
         data_source=dataset.source, data_fingerprint=dataset.fingerprint, classes=aligned.classes,
         entries=entries, pairs=pairs, distances=tuple(distances),
         created_at=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
