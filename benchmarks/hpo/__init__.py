@@ -1,0 +1,1 @@
+"""Hyperparameter-optimization benchmark: modelyard's optimizers against Optuna's samplers."""
