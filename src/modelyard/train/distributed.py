@@ -342,6 +342,7 @@ def rank_session(
         raise ParamError(f"the distributed timeout must be > 0 seconds, got {timeout!r}; e.g. --dist-timeout 600")
     env = DistEnv.from_env()
     n_threads = threads_per_process(env.local_world_size, threads)
+    old_threads = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     run_dir = Path(os.environ["MODELYARD_RUN_DIR"]) if os.environ.get("MODELYARD_RUN_DIR") else None
     cuda = torch.cuda.is_available() and (device is None or device.startswith("cuda"))
@@ -373,6 +374,7 @@ def rank_session(
     try:
         yield ctx
     finally:
+        torch.set_num_threads(old_threads)
         if watch is not None:
             watch.stop()
         if env.distributed:
