@@ -221,7 +221,8 @@ def render_html(c: Comparison, *, title: str | None = None) -> str:
         for e in c.leaderboard:
             p = vs.get(e.label)
             rows.append([str(e.rank), _e(e.label), _e(e.family), _f(e.metrics.get(c.metric)),
-                         _e(p.verdict) if p else "best", _p(p.p_adjusted) if p else "–"])
+                         _e(f"{p.winner} better" if p and p.winner else (p.verdict if p else "best")),
+                         _p(p.p_adjusted) if p else "–"])
         parts.append("<h2>Leaderboard</h2>" + _table(head, rows, numeric_from=3))
     for p in c.pairs:
         parts.append(f"<h2>Metrics: A = {_e(p.a)}, B = {_e(p.b)}</h2>")
