@@ -10,6 +10,16 @@ import sys
 import pytest
 
 
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """The CLI in this process (fast, for commands that start no workers): (exit code, stdout, stderr)."""
+    from modelyard.cli.main import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def my(*args: str, cwd, timeout: float = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("MODELYARD_STORE", None)
@@ -68,23 +78,25 @@ def test_rerun_with_the_same_study_runs_only_the_remainder_and_prints_tables(tun
         assert f"already registered as {before['version']['ref']}" in second.stdout  # not registered twice
 
 
-def test_studies_list_and_show(tuned):
+def test_studies_list_and_show(tuned, capsys, monkeypatch):
     root, _, _ = tuned
+    monkeypatch.setenv("COLUMNS", "200")
     store = str(root / "yard")
-    listed = my("studies", "list", "--json", "--store", store, cwd=root)
-    assert listed.returncode == 0, listed.stderr
-    (info,) = json.loads(listed.stdout)
+    code, out, err = run_main(capsys, "studies", "list", "--json", "--store", store)
+    assert code == 0, err
+    (info,) = json.loads(out)
     assert info["name"] == "iris-lr" and info["n_trials"] == 7 and info["attrs"]["metric"] == "f1"
-    shown = my("studies", "show", "iris-lr", "--json", "--store", store, cwd=root)
-    detail = json.loads(shown.stdout)
+    code, out, _ = run_main(capsys, "studies", "show", "iris-lr", "--json", "--store", store)
+    detail = json.loads(out)
     assert [t["number"] for t in detail["trials"]] == list(range(7))
     assert detail["study"]["best_number"] == info["best_number"]
-    table = my("studies", "show", "iris-lr", "--store", store, cwd=root)
-    assert table.returncode == 0 and "iris-lr" in table.stdout and "learning_rate" in table.stdout
-    text = my("studies", "list", "--store", store, cwd=root)
-    assert "iris-lr" in text.stdout and "logistic_regression" in text.stdout
-    missing = my("studies", "show", "nope", "--store", store, cwd=root)
-    assert missing.returncode == 2 and "no study named 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+    assert all(len(t["intermediate"]) == 4 for t in detail["trials"])
+    code, out, _ = run_main(capsys, "studies", "show", "iris-lr", "--store", store)
+    assert code == 0 and "iris-lr" in out and "learning_rate" in out and "complete" in out
+    code, out, _ = run_main(capsys, "studies", "list", "--store", store)
+    assert "iris-lr" in out and "logistic_regression" in out
+    code, _, err = run_main(capsys, "studies", "show", "nope", "--store", store)
+    assert code == 2 and "no study named 'nope'" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -99,21 +111,22 @@ def test_studies_list_and_show(tuned):
         (["--study", "bad name"], "study name 'bad name' is not valid"),
     ],
 )
-def test_bad_input_gets_one_clear_sentence(tmp_path, extra, message):
+def test_bad_input_gets_one_clear_sentence(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "space.yaml").write_text("depth: {type: int, low: 1, high: 4}\n")
-    res = my("tune", "sklearn:iris", "--model", "logistic_regression", "--trials", "2", *extra,
-             "--store", str(tmp_path / "yard"), cwd=tmp_path, timeout=60)
-    assert res.returncode == 2, res.stderr
-    assert message in res.stderr and "Traceback" not in res.stderr
+    code, _, err = run_main(capsys, "tune", "sklearn:iris", "--model", "logistic_regression", "--trials", "2",
+                            *extra, "--store", str(tmp_path / "yard"))
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
 
 
-def test_resuming_with_another_model_is_refused(tuned):
+def test_resuming_with_another_model_is_refused(tuned, capsys):
     root, _, _ = tuned
-    res = my("tune", "sklearn:iris", "--model", "mlp", "--study", "iris-lr", "--trials", "8",
-             "--store", str(root / "yard"), cwd=root, timeout=60)
-    assert res.returncode == 2
-    assert "study 'iris-lr' was made with model 'logistic_regression', not 'mlp'" in res.stderr
-    assert "Traceback" not in res.stderr
+    code, _, err = run_main(capsys, "tune", "sklearn:iris", "--model", "mlp", "--study", "iris-lr", "--trials", "8",
+                            "--store", str(root / "yard"))
+    assert code == 2
+    assert "study 'iris-lr' was made with model 'logistic_regression', not 'mlp'" in err
+    assert "Traceback" not in err
 
 
 def test_ctrl_c_stops_every_worker_and_leaves_the_study_resumable(tmp_path):
