@@ -94,11 +94,15 @@ def check_space(family: str, space: SearchSpace, spec: Any) -> None:
     for n in derived:
         target = DERIVED[n][0]
         if target not in known:
-            raise SpaceError(f"{n!r} stands for {target}, which {family} does not have; remove it from the space")
+            raise SpaceError(
+                f"{n!r} stands for {target}, which {family} does not have; remove it from the space"
+            )
         if target in names:
             raise SpaceError(f"the space has both {target!r} and {n!r}; keep one of them")
     for point in _corners(space):
         try:
             spec.validate(to_family_params(point), family)
         except ParamError as e:
-            raise SpaceError(f"the search space reaches values {family} refuses: {e}; narrow that range") from e
+            raise SpaceError(
+                f"the search space reaches values {family} refuses: {e}; narrow that range"
+            ) from e

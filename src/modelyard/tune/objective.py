@@ -34,7 +34,9 @@ def resolve_metric(metric: str | None, task: Task, n_classes: int = 0) -> tuple[
             f"metric {metric!r} does not apply to {task.value}; use one of {', '.join(allowed)} with --metric"
         )
     if metric == "roc_auc" and n_classes != 2:
-        raise ParamError(f"metric 'roc_auc' needs a binary target, this one has {n_classes} classes; use --metric f1")
+        raise ParamError(
+            f"metric 'roc_auc' needs a binary target, this one has {n_classes} classes; use --metric f1"
+        )
     return metric, "maximize" if metric in _MAXIMIZE else "minimize"
 
 
@@ -64,7 +66,9 @@ class TrainingObjective:
 
             raise DataError("the dataset has no target; pass --target COLUMN")
         if not val_size > 0:
-            raise ParamError(f"tuning scores trials on validation rows, so val_size must be > 0, got {val_size}")
+            raise ParamError(
+                f"tuning scores trials on validation rows, so val_size must be > 0, got {val_size}"
+            )
         self.family = family
         self.cls = get_family(family)
         check_space(family, space, self.cls.params)
@@ -77,7 +81,9 @@ class TrainingObjective:
         self.fixed = {k: v for k, v in self.fixed.items() if k in self.cls.params.params}
         self.train_ds, self.val_ds, _ = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
         if not len(self.val_ds):
-            raise ParamError(f"val_size={val_size} leaves no validation rows in {len(dataset)}; raise --val-size")
+            raise ParamError(
+                f"val_size={val_size} leaves no validation rows in {len(dataset)}; raise --val-size"
+            )
 
     def params_for(self, trial_params: Mapping[str, Any]) -> dict[str, Any]:
         """The family hyperparameters a trial trains with (fixed ones included, validated)."""
@@ -122,4 +128,3 @@ class TrainingObjective:
         eval_set = (predictor.encoder.transform(self.val_ds.X), self.val_ds.y)
         model.fit(X, self.train_ds.y, eval_set=eval_set, config=self.config, callbacks=[on_epoch])
         return predictor
-
