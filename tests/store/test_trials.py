@@ -9,6 +9,8 @@ import textwrap
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from modelyard.errors import NotFoundError, StudyError
 from modelyard.records import StudyInfo, TrialState
@@ -181,3 +183,61 @@ def test_processes_sharing_a_study_claim_every_value_once(sql_url, tmp_path):
     assert all(t.state is TrialState.COMPLETE for t in trials)
     assert sorted(t.params["k"] for t in trials) == list(range(budget))  # no duplicate proposals
     assert len({t.worker.rsplit(":", 1)[0] for t in trials}) >= 2  # the processes really shared the work
+
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("claim"), st.integers(1, 6)),
+        st.tuples(st.just("finish"), st.sampled_from(["complete", "pruned", "failed", "interrupted"])),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_any_sequence_of_claims_and_finishes_keeps_the_budget_and_numbers(tmp_path_factory, ops):
+    """Invariants: numbers are 0..n-1; a claim succeeds iff the counted trials are under the budget;
+    only slots given back (interrupted, heartbeat) stop counting."""
+    from modelyard.store.db import Database
+    from modelyard.store.trials import SqlTrialStore
+
+    folder = tmp_path_factory.mktemp("h")
+    for store in (MemoryTrialStore(), SqlTrialStore(Database(f"sqlite:///{folder / 's.db'}"))):
+        store.create_study(_info())
+        running: list[int] = []
+        given_back = 0
+        for op, arg in ops:
+            if op == "claim":
+                before = store.counted("s")
+                t = store.claim("s", _params(0.5), budget=arg, grace=None, worker="w")
+                assert (t is not None) == (before < arg)
+                if t is not None:
+                    running.append(t.number)
+            elif running:
+                number = running.pop(0)
+                state = TrialState.FAILED if arg in ("failed", "interrupted") else TrialState(arg)
+                store.finish("s", number, state, 1.0 if arg == "complete" else None, arg,
+                             counted=arg != "interrupted")
+                given_back += arg == "interrupted"
+        trials = store.trials("s")
+        assert [t.number for t in trials] == list(range(len(trials)))
+        assert store.counted("s") == len(trials) - given_back
+        assert sorted(t.number for t in trials if t.state is TrialState.RUNNING) == sorted(running)
+
+
+@given(
+    number=st.integers(0, 10**6),
+    value=st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    steps=st.dictionaries(st.integers(0, 1000), st.floats(allow_nan=False, allow_infinity=False), max_size=5),
+    state=st.sampled_from(list(TrialState)),
+)
+def test_trial_records_round_trip_through_json(number, value, steps, state):
+    import json
+
+    from modelyard.records import Trial
+
+    t = Trial(study="s", number=number, state=state, params={"x": 0.5, "act": "relu", "n": 3}, value=value,
+              intermediate=steps, reason="why", worker="h:1:2", started_at=1.7e9, finished_at=1.7e9 + 2.5)
+    back = Trial.from_dict(json.loads(json.dumps(t.to_dict())))
+    assert back == t
