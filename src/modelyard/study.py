@@ -13,12 +13,11 @@ pruners, which minimize, see them negated when the study maximizes.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ import numpy as np
 from .errors import StudyError
 from .records import StudyInfo, Trial, TrialState
 from .store.trialstore import INTERRUPTED_REASON, MemoryTrialStore, TrialStore, check_study_name
+from .trial import ActiveTrial, TrialPruned, as_value
 from .tune.optimizers import Optimizer, TrialView, get_optimizer
 from .tune.pruners import Pruner, get_pruner
 from .tune.space import SearchSpace
@@ -35,10 +35,6 @@ __all__ = ["ActiveTrial", "Study", "TrialPruned", "open_trial_store"]
 log = logging.getLogger("modelyard.study")
 
 DIRECTIONS = ("minimize", "maximize")
-
-
-class TrialPruned(Exception):
-    """Raised by an objective to stop its trial early (after ``trial.should_prune()`` said so)."""
 
 
 def open_trial_store(storage: Any) -> TrialStore:
@@ -67,79 +63,6 @@ def open_trial_store(storage: Any) -> TrialStore:
 
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
-
-
-def _as_value(raw: Any) -> tuple[float | None, str | None]:
-    """The objective's return as a finite float, or an error message saying what was wrong."""
-    if isinstance(raw, (bool, np.bool_)) or raw is None:
-        return None, f"the objective returned {raw!r}; return a float (raise to mark the trial failed)"
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return None, f"the objective returned {type(raw).__name__} {str(raw)[:60]!r}; return a float"
-    if not math.isfinite(value):
-        return None, f"the objective returned {value}; return a finite float (raise to mark the trial failed)"
-    return value, None
-
-
-class ActiveTrial(Mapping[str, Any]):
-    """A running trial: its params (also readable as ``trial["lr"]``), ``report`` and ``should_prune``."""
-
-    def __init__(self, study: Study, record: Trial):
-        self._study = study
-        self.number: int = record.number
-        self.params: dict[str, Any] = dict(record.params)
-        self.prune_reason: str | None = None
-        self.last_step: int | None = None
-        self.last_value: float | None = None
-        self._lost = False  # another worker failed this trial (missed heartbeat); its result will be discarded
-
-    def __getitem__(self, key: str) -> Any:
-        return self.params[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.params)
-
-    def __len__(self) -> int:
-        return len(self.params)
-
-    def __repr__(self) -> str:
-        return f"ActiveTrial(study={self._study.name!r}, number={self.number}, params={self.params!r})"
-
-    @property
-    def study(self) -> Study:
-        """The study this trial belongs to."""
-        return self._study
-
-    def report(self, step: int, value: float) -> None:
-        """Record the intermediate value (e.g. validation metric) after ``step`` (e.g. epoch) for pruning."""
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise StudyError(f"report step must be an int >= 0, got {step!r}; pass the epoch number, e.g. 3")
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise StudyError(f"report value must be a number, got {value!r}; pass the validation metric as a float")
-        self.last_step, self.last_value = int(step), float(value)
-        if not self._lost:
-            self._study._store.report(self._study.name, self.number, int(step), float(value))
-
-    def should_prune(self) -> bool:
-        """Whether to stop now: the pruner judged the reported values worse than peers, or the study is stopping."""
-        if self._study._stop.is_set() or self._lost:
-            self.prune_reason = self.prune_reason or ("trial lost (heartbeat missed)" if self._lost else "study stopped")
-            return True
-        if self.last_step is None:
-            return False
-        study = self._study
-        everyone = study._store.trials(study.name)
-        me = next((t for t in everyone if t.number == self.number), None)
-        if me is None:
-            return False
-        others = [study._view(t) for t in everyone if t.number != self.number]
-        if study._pruner.should_prune(study._view(me), others):
-            self.prune_reason = (
-                f"pruned by the {study._pruner_name} pruner at step {self.last_step} (value {self.last_value:.6g})"
-            )
-            return True
-        return False
 
 
 class Study:
@@ -317,7 +240,7 @@ class Study:
         if st is TrialState.RUNNING:
             raise StudyError("tell needs a final state: complete, pruned or failed, not running")
         if st is TrialState.COMPLETE:
-            final, err = _as_value(value)
+            final, err = as_value(value)
             if err is not None:
                 st, reason = TrialState.FAILED, err
         elif st is TrialState.PRUNED:
@@ -485,7 +408,7 @@ class _Run:
             else:
                 self._finish(trial, TrialState.FAILED, None, f"{type(e).__name__}: {e}")
             raise
-        value, err = _as_value(raw)
+        value, err = as_value(raw)
         if err is not None:
             log.warning("trial %d of study %r failed: %s", trial.number, s.name, err)
             self._finish(trial, TrialState.FAILED, None, err)

@@ -96,7 +96,7 @@ class TrainingObjective:
 
     def __call__(self, trial: Any) -> float:
         """Train with ``trial``'s params, reporting the validation metric each epoch; returns the final one."""
-        from ..study import TrialPruned
+        from ..trial import TrialPruned
 
         params = self.params_for(trial)
         report = getattr(trial, "report", None)
