@@ -4,23 +4,30 @@ One implementation serves SQLite (WAL, busy timeout, foreign keys, ``BEGIN IMMED
 writers so concurrent processes queue instead of failing) and PostgreSQL; they differ by URL
 only. Tables are declared on ``metadata`` by the modules that own them (``versions.py``,
 ``trials.py``); ``Database.open`` creates them in a new store, migrates an older schema
-step by step, and refuses a newer one with the command to run.
+step by step (``MIGRATIONS``), and refuses a newer one with the command to run.
+
+Writers use ``run(fn)``: one transaction, retried whole on lock conflicts, so callers never
+see "database is locked". Readers use ``read(fn)``: a snapshot that never waits for writers
+(a deferred transaction on SQLite's WAL, REPEATABLE READ on PostgreSQL).
 """
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, create_engine, event, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from ..errors import StoreError
 
-__all__ = ["metadata", "SCHEMA_VERSION", "MIGRATIONS", "Database"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "metadata", "normalize_url"]
 
 metadata = MetaData()
 
@@ -28,43 +35,83 @@ schema_info = Table(
     "schema_info",
     metadata,
     Column("key", String(64), primary_key=True),
-    Column("value", String(256), nullable=False),
+    Column("value", String(2048), nullable=False),
 )
 
+# Version 1 is the first released schema. To change it: bump SCHEMA_VERSION and add
+# MIGRATIONS[old] = fn(conn) that upgrades a store at version ``old`` to ``old + 1`` (it runs
+# inside the same transaction as the version bump, so a failed migration changes nothing).
+# Tables that are merely new need no migration: ``open`` creates missing tables.
 SCHEMA_VERSION = 1
 
-# MIGRATIONS[v] upgrades a store at schema version v to v + 1, inside one transaction.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
+# modules declaring tables on ``metadata``; ``open`` imports them so a store always has all tables
+TABLE_MODULES = ("modelyard.store.versions", "modelyard.store.trials")
+
 _SQLITE_BUSY_MS = 60_000
+_PG_CONNECT_TIMEOUT_S = 10
+_PG_OPEN_LOCK = 0x6D6F64656C79  # pg_advisory_xact_lock key serializing schema creation ("modely")
+_READONLY = "modelyard_readonly"
 
 
 def _is_locked(e: BaseException) -> bool:
     msg = str(e).lower()
-    return "database is locked" in msg or "database is busy" in msg or "deadlock detected" in msg \
+    return (
+        "database is locked" in msg
+        or "database is busy" in msg
+        or "deadlock detected" in msg
         or "could not serialize" in msg
+    )
+
+
+def normalize_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` use psycopg 3 (the driver modelyard installs); others pass through."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
 
 
 class Database:
-    """A SQLAlchemy engine for one store URL, with a retrying transaction scope."""
+    """A SQLAlchemy engine for one store URL, with retrying write transactions and snapshot reads."""
 
-    def __init__(self, url: str, *, echo: bool = False):
-        self.url = url
+    def __init__(self, url: str, *, echo: bool = False, durable: bool = False):
+        self.url = normalize_url(url)
+        self.durable = durable
+        self._lock_file: str | None = None
+        self._lock_fd: int | None = None
+        self._lock_pid = 0
+        self._thread_lock = threading.Lock()
         try:
-            if url.startswith("sqlite"):
+            parsed = make_url(self.url)
+            if parsed.get_backend_name() == "sqlite":
+                if parsed.database in (None, "", ":memory:"):
+                    raise StoreError(
+                        f"store URL {url!r} is an in-memory SQLite database, which each connection sees empty; "
+                        "use a file (sqlite:///path/modelyard.db) or a folder path"
+                    )
                 self.engine = create_engine(
-                    url, echo=echo, connect_args={"timeout": _SQLITE_BUSY_MS / 1000, "check_same_thread": False}
+                    self.url, echo=echo,
+                    connect_args={"timeout": _SQLITE_BUSY_MS / 1000, "check_same_thread": False},
                 )
-                _sqlite_setup(self.engine)
+                _sqlite_setup(self.engine, durable=durable)
+                if os.name == "posix" and parsed.database and not parsed.database.startswith("file:"):
+                    self._lock_file = os.path.abspath(os.path.expanduser(parsed.database)) + "-writers.lock"
             else:
-                self.engine = create_engine(url, echo=echo, pool_pre_ping=True)
+                connect_args: dict[str, Any] = {}
+                if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+                    connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT_S
+                self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
         except (ArgumentError, NoSuchModuleError, ValueError) as e:
             raise StoreError(
-                f"bad store URL {url!r} ({e}); use a folder path, sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+                f"bad store URL {url!r} ({str(e).strip()}); use a folder path, sqlite:///PATH/modelyard.db or "
+                "postgresql+psycopg://USER@HOST/DB"
             ) from e
         except ImportError as e:
             raise StoreError(
-                f"the driver for {url.split(':', 1)[0]!r} is not installed ({e}); pip install 'modelyard[postgres]'"
+                f"the database driver for {url.split(':', 1)[0]!r} is not installed ({e}); "
+                "for PostgreSQL: pip install 'modelyard[postgres]'"
             ) from e
 
     @property
@@ -72,56 +119,38 @@ class Database:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
 
-    def open(self) -> Database:
-        """Create the tables of a new store, or check and migrate an existing one."""
-        with self.transaction() as conn:
-            existing = self.engine.dialect.has_table(conn, "schema_info")
-            if not existing:
-                metadata.create_all(conn)
-                conn.execute(schema_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-                return self
-            row = conn.execute(select(schema_info.c.value).where(schema_info.c.key == "schema_version")).first()
-            version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store at {self.safe_url} has schema version {version}, newer than this modelyard's "
-                    f"{SCHEMA_VERSION}; upgrade modelyard (pip install -U modelyard)"
-                )
-            while version < SCHEMA_VERSION:
-                step = MIGRATIONS.get(version)
-                if step is None:
-                    raise StoreError(
-                        f"the store at {self.safe_url} has schema version {version} and no migration exists to "
-                        f"{SCHEMA_VERSION}; export it with an older modelyard or start a new store"
-                    )
-                step(conn)
-                version += 1
-                conn.execute(
-                    schema_info.update().where(schema_info.c.key == "schema_version").values(value=str(version))
-                )
-            metadata.create_all(conn)  # tables added without a data migration
-        return self
-
     @property
     def safe_url(self) -> str:
         """The URL with any password hidden."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def open(self) -> Database:
+        """Create the tables of a new store, or check and migrate an existing one."""
+        _declare_tables()
+        version = self.read(self._schema_version)
+        if version == SCHEMA_VERSION and self.read(self._has_all_tables):
+            return self
+        if version is not None and version > SCHEMA_VERSION:
+            raise self._too_new(version)
+        self.run(self._create_or_migrate)
+        return self
+
+    # --- transactions -------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One atomic unit of work (commit on success, rollback on error); use ``run`` to retry on lock conflicts."""
+        """One atomic unit of work (commit on success, rollback on error); ``run`` also retries on lock conflicts."""
         try:
             with self.engine.begin() as conn:
                 yield conn
         except OperationalError as e:
             raise self._map(e) from e
 
-    def run(self, fn: Callable[[Connection], Any], *, retries: int = 20) -> Any:
-        """Run ``fn(conn)`` in one transaction, retrying the whole function on lock conflicts."""
+    def run(self, fn: Callable[[Connection], Any], *, retries: int = 30) -> Any:
+        """Run ``fn(conn)`` in one write transaction, retrying the whole function on lock conflicts."""
         attempt = 0
         while True:
             try:
-                with self.engine.begin() as conn:
+                with self._writer_turn(), self.engine.begin() as conn:
                     return fn(conn)
             except (OperationalError, DBAPIError) as e:
                 if _is_locked(e) and attempt < retries:
@@ -130,16 +159,20 @@ class Database:
                     continue
                 if isinstance(e, OperationalError):
                     raise self._map(e) from e
-                raise
+                raise  # constraint violations and the like: the caller knows what they mean
 
-    def _map(self, e: OperationalError) -> StoreError:
-        msg = str(e.orig) if e.orig is not None else str(e)
-        if _is_locked(e):
-            return StoreError(
-                f"the store at {self.safe_url} stayed locked by another process for too long; retry, or use PostgreSQL "
-                "for many concurrent writers"
-            )
-        return StoreError(f"cannot use the store at {self.safe_url}: {msg.strip()}; check that the database is reachable")
+    def read(self, fn: Callable[[Connection], Any]) -> Any:
+        """Run ``fn(conn)`` in a read-only snapshot that does not wait for writers."""
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                else:
+                    conn.execution_options(**{_READONLY: True})
+                with conn.begin():
+                    return fn(conn)
+        except OperationalError as e:
+            raise self._map(e) from e
 
     def ping(self) -> None:
         """Raise StoreError if the database cannot be reached."""
@@ -147,29 +180,143 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except (OperationalError, DBAPIError) as e:
-            raise StoreError(
-                f"cannot reach the database at {self.safe_url}: {str(getattr(e, 'orig', e)).strip()}; "
-                "check the URL and that the server is running"
-            ) from e
+            raise self._map(e) from e
 
     def dispose(self) -> None:
         """Close pooled connections (call in forked children and at exit)."""
         self.engine.dispose()
+        if self._lock_fd is not None and self._lock_pid == os.getpid():
+            os.close(self._lock_fd)
+        self._lock_fd = None
+
+    # --- settings ---------------------------------------------------------------------
+    def get_setting(self, key: str) -> str | None:
+        """A value stored in ``schema_info`` (e.g. where a URL store keeps its artifacts), or None."""
+        return self.read(lambda c: c.execute(select(schema_info.c.value).where(schema_info.c.key == key)).scalar())
+
+    def set_default_setting(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless a value is already there; returns the value in force."""
+
+        def txn(conn: Connection) -> str:
+            old = conn.execute(select(schema_info.c.value).where(schema_info.c.key == key)).scalar()
+            if old is not None:
+                return old
+            conn.execute(schema_info.insert().values(key=key, value=value))
+            return value
+
+        return self.run(txn)
+
+    # --- internals --------------------------------------------------------------------
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """On a local SQLite file, queue writers on an OS file lock next to it.
+
+        SQLite's own busy handler polls with sleeps of up to 100 ms, so under many concurrent
+        writers most time goes to sleeping; a blocking ``flock`` hands the turn over at once.
+        BEGIN IMMEDIATE and the busy timeout still guard writers that do not take this lock.
+        """
+        if self._lock_file is None:
+            yield
+            return
+        import fcntl
+
+        with self._thread_lock:
+            if self._lock_fd is None or self._lock_pid != os.getpid():  # a forked child needs its own description
+                self._lock_fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+                self._lock_pid = os.getpid()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _schema_version(self, conn: Connection) -> int | None:
+        if not self.engine.dialect.has_table(conn, "schema_info"):
+            return None
+        row = conn.execute(select(schema_info.c.value).where(schema_info.c.key == "schema_version")).first()
+        return int(row[0]) if row else 0
+
+    def _has_all_tables(self, conn: Connection) -> bool:
+        names = set(self.engine.dialect.get_table_names(conn))
+        return all(t.name in names for t in metadata.sorted_tables)
+
+    def _create_or_migrate(self, conn: Connection) -> None:
+        if self.dialect == "postgresql":  # concurrent openers of a new database queue here
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_OPEN_LOCK})
+        version = self._schema_version(conn)
+        if version is None:
+            metadata.create_all(conn)
+            conn.execute(schema_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            return
+        if version > SCHEMA_VERSION:
+            raise self._too_new(version)
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS.get(version)
+            if step is None:
+                raise StoreError(
+                    f"the store at {self.safe_url} has schema version {version} and this modelyard has no migration "
+                    f"from it to {SCHEMA_VERSION}; open it with the modelyard release that wrote it and export the "
+                    "models, or start a new store with --store"
+                )
+            step(conn)
+            version += 1
+            conn.execute(schema_info.update().where(schema_info.c.key == "schema_version").values(value=str(version)))
+        metadata.create_all(conn)  # tables added since, which need no data migration
+
+    def _too_new(self, version: int) -> StoreError:
+        return StoreError(
+            f"the store at {self.safe_url} has schema version {version}, newer than this modelyard's "
+            f"{SCHEMA_VERSION}; upgrade modelyard (pip install -U modelyard)"
+        )
+
+    def _map(self, e: DBAPIError) -> StoreError:
+        msg = str(e.orig) if e.orig is not None else str(e)
+        msg = " ".join(msg.split())
+        if _is_locked(e):
+            return StoreError(
+                f"the store at {self.safe_url} stayed locked by another process for too long; retry, or use "
+                "PostgreSQL for many concurrent writers"
+            )
+        if isinstance(e, OperationalError):
+            return StoreError(
+                f"cannot use the database at {self.safe_url}: {msg}; check the URL, that the server is running "
+                "and that you may write there"
+            )
+        return StoreError(f"the database at {self.safe_url} refused the operation: {msg}")
 
 
-def _sqlite_setup(engine: Engine) -> None:
-    """WAL, busy timeout, foreign keys; writers start with BEGIN IMMEDIATE so lock upgrades cannot deadlock."""
+def _declare_tables() -> None:
+    """Import the modules that declare tables on ``metadata``, so every store gets every table."""
+    import importlib
+
+    for module in TABLE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+
+
+def _sqlite_setup(engine: Engine, *, durable: bool) -> None:
+    """WAL, busy timeout, foreign keys; writers start with BEGIN IMMEDIATE so lock upgrades cannot deadlock.
+
+    ``synchronous=NORMAL`` (default) keeps every commit atomic and the store consistent when a
+    process or the OS crashes, but the last commits may roll back after a power loss;
+    ``durable`` selects ``FULL``: each commit is on disk before it returns (slower).
+    """
+    sync = "FULL" if durable else "NORMAL"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN itself
         cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")  # first: switching to WAL may wait for a lock
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={sync}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # readers take a deferred transaction: a WAL snapshot that never waits for a writer
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READONLY) else "BEGIN IMMEDIATE")

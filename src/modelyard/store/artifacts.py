@@ -1,0 +1,313 @@
+"""Content-addressed artifact storage: bytes keyed by their sha256, written atomically, verified on every read.
+
+Layout under the root (a folder or any fsspec URL such as ``s3://bucket/prefix``)::
+
+    sha256/ab/abcdef...      the bytes whose sha256 hex digest is abcdef...
+    tmp/                     local stores only: files being written (renamed into place when complete)
+
+A local write goes to ``tmp/`` and is renamed into place, so a reader never sees a partial
+file and a killed process leaves at most a stray temporary file. With ``fsync=True``
+(``MODELYARD_DURABLE=1``) the file and its folder are also fsynced before the database row
+that names them is written, so the weights survive a power loss whenever the row does. On object stores (S3, GCS,
+Azure) a single PUT is already all-or-nothing, so the object is written to its final key;
+other fsspec filesystems get a temporary key and a move. Identical bytes have one key, so
+they are stored once. Storage options for fsspec (e.g. ``endpoint_url`` for an
+S3-compatible server) come from the URL's query string or the ``storage_options`` argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ..errors import ArtifactError, CorruptArtifactError, StoreError
+
+__all__ = ["ArtifactStore", "digest_of", "split_storage_url", "state_from_bytes", "state_to_bytes"]
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_SCALARS = "modelyard.scalars"
+_OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2"}
+
+
+def digest_of(data: bytes) -> str:
+    """sha256 hex digest of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def state_to_bytes(state: Mapping[str, Any]) -> bytes:
+    """Named numeric arrays as safetensors bytes: deterministic (equal arrays, equal bytes) and free of code."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    arrays = {}
+    scalars = []
+    for name, value in state.items():
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise ArtifactError(
+                f"state array {name!r} has dtype {arr.dtype}, which safetensors cannot store; a model's state() "
+                "must return numeric or boolean arrays"
+            )
+        if arr.ndim == 0:  # safetensors reads 0-d tensors back as shape (1,): record them to restore the shape
+            scalars.append(str(name))
+            arr = arr.reshape(1)
+        arrays[str(name)] = np.ascontiguousarray(arr)
+    metadata = {_SCALARS: json.dumps(sorted(scalars))} if scalars else None
+    return save(arrays, metadata=metadata)
+
+
+def state_from_bytes(data: bytes) -> dict[str, Any]:
+    """Inverse of ``state_to_bytes``."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        arrays = load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+    except (SafetensorError, ValueError) as e:
+        raise CorruptArtifactError(f"the artifact is not valid safetensors data ({e})") from e
+    for name in json.loads((header.get("__metadata__") or {}).get(_SCALARS, "[]")):
+        arrays[name] = arrays[name].reshape(())
+    return arrays
+
+
+def split_storage_url(url: str) -> tuple[str, dict[str, Any]]:
+    """``s3://b/p?endpoint_url=http://h:9000&anon=false`` -> ``("s3://b/p", {"endpoint_url": ..., "anon": False})``."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, {}
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        low = value.lower()
+        options[key] = True if low == "true" else False if low == "false" else value
+    return base, options
+
+
+def _is_local(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+class ArtifactStore:
+    """Bytes addressed by sha256 under a folder or fsspec URL: ``put`` is idempotent and atomic, ``get`` verifies."""
+
+    def __init__(self, url: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None,
+                 fsync: bool = False):
+        base, query_options = split_storage_url(str(url))
+        self.fsync = fsync
+        self.url = base
+        self.storage_options = {**query_options, **dict(storage_options or {})}
+        self._local = _is_local(base)
+        self._fs: Any = None
+        if self._local:
+            self._root = Path(base.removeprefix("file://")).expanduser().absolute()
+            self.url = str(self._root)
+        else:
+            self._root = None
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.url!r})"
+
+    # --- public API -------------------------------------------------------------------
+    def put(self, data: bytes) -> str:
+        """Store ``data`` (once: equal bytes share one key) and return its sha256 digest."""
+        data = bytes(data)
+        digest = digest_of(data)
+        try:
+            if self._local:
+                self._put_local(digest, data)
+            else:
+                self._put_remote(digest, data)
+        except StoreError:
+            raise
+        except Exception as e:  # OSError, botocore/network errors, permission errors ...
+            raise ArtifactError(
+                f"cannot write artifact {digest[:12]} to {self.url}: {type(e).__name__}: {e}; check that the "
+                "location exists and is writable (and its credentials/endpoint for object storage)"
+            ) from e
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        """The bytes stored under ``digest``, verified against it (CorruptArtifactError on a mismatch)."""
+        self._check(digest)
+        try:
+            if self._local:
+                data = self._path(digest).read_bytes()
+            else:
+                data = self._filesystem().cat_file(self._key(digest))
+        except FileNotFoundError:
+            raise ArtifactError(
+                f"artifact {digest} is missing from {self.url}; the store's files were moved or deleted, or "
+                "MODELYARD_ARTIFACTS points elsewhere than where the model was registered"
+            ) from None
+        except Exception as e:
+            raise ArtifactError(
+                f"cannot read artifact {digest[:12]} from {self.url}: {type(e).__name__}: {e}; check that the "
+                "location is reachable"
+            ) from e
+        actual = digest_of(data)
+        if actual != digest:
+            raise CorruptArtifactError(
+                f"artifact {digest} at {self.url} is corrupted: its bytes hash to {actual[:12]}, not {digest[:12]} "
+                f"({len(data)} bytes); restore the file from a backup or re-register the model"
+            )
+        return data
+
+    def exists(self, digest: str) -> bool:
+        """Whether bytes are stored under ``digest`` (not verified)."""
+        self._check(digest)
+        if self._local:
+            return self._path(digest).is_file()
+        return bool(self._filesystem().exists(self._key(digest)))
+
+    def size(self, digest: str) -> int:
+        """Bytes stored under ``digest``; ArtifactError when missing."""
+        self._check(digest)
+        try:
+            if self._local:
+                return self._path(digest).stat().st_size
+            return int(self._filesystem().size(self._key(digest)))
+        except FileNotFoundError:
+            raise ArtifactError(f"artifact {digest} is missing from {self.url}") from None
+
+    def delete(self, digest: str) -> bool:
+        """Remove the bytes under ``digest``; returns whether anything was removed."""
+        self._check(digest)
+        try:
+            if self._local:
+                self._path(digest).unlink()
+            else:
+                fs = self._filesystem()
+                key = self._key(digest)
+                if not fs.exists(key):  # object stores delete missing keys without complaint
+                    return False
+                fs.rm_file(key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def digests(self) -> Iterator[tuple[str, float]]:
+        """Every stored digest with its modification time (seconds since the epoch)."""
+        if self._local:
+            base = self._root / "sha256"  # type: ignore[operator]
+            if not base.is_dir():
+                return
+            for sub in sorted(base.iterdir()):
+                for f in sorted(sub.iterdir()) if sub.is_dir() else ():
+                    if _HEX64.match(f.name):
+                        yield f.name, f.stat().st_mtime
+            return
+        fs = self._filesystem()
+        prefix = self._join("sha256")
+        try:
+            infos = fs.find(prefix, detail=True)
+        except FileNotFoundError:
+            return
+        for path, info in sorted(infos.items()):
+            name = path.rsplit("/", 1)[-1]
+            if _HEX64.match(name):
+                yield name, _mtime(info)
+
+    # --- internals --------------------------------------------------------------------
+    def _check(self, digest: str) -> None:
+        if not isinstance(digest, str) or not _HEX64.match(digest):
+            raise ArtifactError(f"{digest!r} is not a sha256 digest (64 lowercase hex characters)")
+
+    def _path(self, digest: str) -> Path:
+        return self._root / "sha256" / digest[:2] / digest  # type: ignore[operator]
+
+    def _join(self, *parts: str) -> str:
+        return "/".join([self.url.rstrip("/"), *parts])
+
+    def _key(self, digest: str) -> str:
+        return self._join("sha256", digest[:2], digest)
+
+    def _filesystem(self) -> Any:
+        if self._fs is None:
+            import fsspec
+
+            try:
+                self._fs, _ = fsspec.core.url_to_fs(self.url, **self.storage_options)
+            except (ImportError, ValueError) as e:
+                raise StoreError(
+                    f"cannot open artifact storage {self.url!r} ({e}); for s3:// install s3fs "
+                    "(pip install 'modelyard[s3]'), and check the storage options"
+                ) from e
+        return self._fs
+
+    def _put_local(self, digest: str, data: bytes) -> None:
+        final = self._path(digest)
+        try:
+            if digest_of(final.read_bytes()) == digest:
+                return  # already stored; a damaged copy is replaced below
+        except FileNotFoundError:
+            pass
+        tmp_dir = self._root / "tmp"  # type: ignore[operator]
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f"{digest}.{secrets.token_hex(8)}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                if self.fsync:  # on disk before any database row names them, even across a power loss
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        if self.fsync:
+            _fsync_dir(final.parent)
+
+    def _put_remote(self, digest: str, data: bytes) -> None:
+        fs = self._filesystem()
+        key = self._key(digest)
+        try:
+            if int(fs.size(key)) == len(data):
+                return
+        except FileNotFoundError:
+            pass
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        if protocol in _OBJECT_STORES:
+            fs.pipe_file(key, data)  # one PUT: the object appears complete or not at all
+        else:
+            tmp = self._join("tmp", f"{digest}.{secrets.token_hex(8)}.tmp")
+            fs.makedirs(self._join("tmp"), exist_ok=True)
+            fs.makedirs(self._join("sha256", digest[:2]), exist_ok=True)
+            fs.pipe_file(tmp, data)
+            fs.mv(tmp, key)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _mtime(info: Mapping[str, Any]) -> float:
+    for key in ("LastModified", "mtime", "last_modified", "created"):
+        v = info.get(key)
+        if v is None:
+            continue
+        if hasattr(v, "timestamp"):
+            return float(v.timestamp())
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            continue
+    return time.time()
