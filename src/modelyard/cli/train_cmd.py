@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
     check_training(ds, args.model, params, epochs=args.epochs, patience=args.patience, max_time=max_time,
                    seed=args.seed, val_size=args.val_size, test_size=args.test_size)  # before any output
+    _check_register(args)  # and a bad --name or unusable store
     kwargs = dict(
         epochs=args.epochs, patience=args.patience, max_time=max_time, seed=args.seed,
         val_size=args.val_size, test_size=args.test_size, device=args.device, threads=args.threads,
@@ -79,6 +80,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_register(args: argparse.Namespace) -> None:
+    """Fail before training if the result could not be registered: bad --name, unusable store."""
+    if args.no_register:
+        return
+    from modelyard.registry import check_model_name
+    from modelyard.yard import Yard
+
+    if args.name:
+        check_model_name(args.name)
+    with Yard(args.store) as yard:
+        yard.db  # opens (creates or migrates) the store, or raises StoreError  # noqa: B018
+
+
 def _register(args: argparse.Namespace, result: Any) -> dict[str, Any] | None:
     """Register the result in the store unless --no-register; returns {"ref", "id"} or None."""
-    return None
+    if args.no_register:
+        return None
+    from modelyard.registry import check_model_name, default_model_name
+    from modelyard.yard import Yard
+
+    name = check_model_name(args.name) if args.name else default_model_name(result.source, result.family)
+    with Yard(args.store) as yard:
+        version = yard.registry.register(result, name)
+    return {"ref": version.ref, "id": version.id}

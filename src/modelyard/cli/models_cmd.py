@@ -1,0 +1,423 @@
+"""``modelyard models``: list, show, branch, lineage, alias, rollback, history and delete registered versions.
+
+``--json`` prints exactly the records' ``to_dict`` shapes (the REST API returns the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .common import add_data_args, add_store_arg, parse_duration, parse_sets
+
+__all__ = ["add_parser", "run"]
+
+_TABLE_LIMIT = 50
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``models`` command and its subcommands."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "models", help="list, inspect, branch and alias registered model versions",
+        description="The model registry. Refs name versions as NAME/NUMBER, NAME@ALIAS or a unique id prefix.",
+    )
+    msub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: _usage(p))
+
+    s = msub.add_parser("list", help="versions with family, key metric, aliases and creation time")
+    s.add_argument("name", nargs="?", help="only versions of this model")
+    s.add_argument("--limit", type=int, default=None,
+                   help=f"show at most N versions, newest first (default: {_TABLE_LIMIT} in the table, all with --json)")
+    _common(s, json=True)
+    s.set_defaults(func=_list)
+
+    s = msub.add_parser("show", help="everything recorded about one version")
+    s.add_argument("ref", help="NAME/NUMBER, NAME@ALIAS or an id prefix")
+    _common(s, json=True)
+    s.set_defaults(func=_show)
+
+    s = msub.add_parser(
+        "branch", help="a child version with changed hyperparameters (same weights, or --retrain)",
+        description="Create a child of REF with --set overrides. Without --retrain the child shares REF's weights "
+        "(no bytes are copied); with --retrain DATA it is warm-started from them, trained and evaluated.",
+    )
+    s.add_argument("ref", help="the parent version")
+    s.add_argument("--set", action="append", metavar="NAME=VALUE", help="a hyperparameter to change (repeatable)")
+    s.add_argument("--retrain", metavar="DATA", help="train the branch on this data, starting from the parent's weights")
+    add_data_args(s, positional=False)
+    s.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the parent's)")
+    s.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: the parent's)")
+    s.add_argument("--max-time", default=None, help="wall-clock budget, e.g. 90s, 5m")
+    s.add_argument("--seed", type=int, default=None, help="seed of split and training (default: the parent's)")
+    s.add_argument("--device", default=None, help="cpu, cuda, cuda:N")
+    s.add_argument("--threads", type=int, default=None, help="torch threads")
+    s.add_argument("--name", default=None, help="register under this model name (default: the parent's)")
+    s.add_argument("--tag", action="append", metavar="KEY=VALUE", help="a tag on the new version (repeatable)")
+    s.add_argument("--description", default=None, help="a description of the new version")
+    _common(s, json=True)
+    s.set_defaults(func=_branch)
+
+    s = msub.add_parser("lineage", help="ancestors to the root and descendants, with the param diff on each edge")
+    s.add_argument("ref")
+    fmt = s.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON object")
+    fmt.add_argument("--dot", action="store_true", help="print a Graphviz digraph (pipe to: dot -Tsvg > lineage.svg)")
+    add_store_arg(s)
+    s.set_defaults(func=_lineage)
+
+    s = msub.add_parser("alias", help="point NAME@ALIAS at a version (recorded in the history)")
+    s.add_argument("name")
+    s.add_argument("alias", help="e.g. production, staging")
+    s.add_argument("ref", nargs="?", help="the version to point at (omit with --unset)")
+    s.add_argument("--why", default=None, help="the reason, kept in the alias history")
+    s.add_argument("--unset", action="store_true", help="remove the alias instead")
+    _common(s, json=True)
+    s.set_defaults(func=_alias)
+
+    s = msub.add_parser("rollback", help="move an alias back to the parent of the version it holds (or --to an ancestor)")
+    s.add_argument("name")
+    s.add_argument("--alias", default="production", help="the alias to move (default: production)")
+    s.add_argument("--to", default=None, metavar="REF", help="an ancestor to move to (default: the parent)")
+    s.add_argument("--why", default=None, help="the reason, kept in the alias history")
+    _common(s, json=True)
+    s.set_defaults(func=_rollback)
+
+    s = msub.add_parser("history", help="every move of a model's aliases: when, who, from, to, why")
+    s.add_argument("name")
+    s.add_argument("alias", nargs="?", help="only this alias")
+    _common(s, json=True)
+    s.set_defaults(func=_history)
+
+    s = msub.add_parser(
+        "delete", help="delete a version (refused while it has descendants or an alias, unless --force)",
+        description="Delete a version. While it has child versions or aliases this is refused unless --force, "
+        "which re-parents its children to its own parent (recorded on their lineage edge) and removes its "
+        "aliases (recorded in the alias history). Its weights stay stored while other versions share them.",
+    )
+    s.add_argument("ref")
+    s.add_argument("--force", action="store_true", help="re-parent children and drop aliases")
+    s.add_argument("--why", default=None, help="the reason, kept in the alias history of dropped aliases")
+    _common(s, json=True)
+    s.set_defaults(func=_delete)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``modelyard models ...`` (dispatches to the subcommand)."""
+    return int(args.func(args) or 0)
+
+
+def _common(p: argparse.ArgumentParser, *, json: bool) -> None:
+    if json:
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_store_arg(p)
+
+
+def _usage(p: argparse.ArgumentParser) -> int:
+    p.print_help(sys.stderr)
+    return 2
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from modelyard.yard import Yard
+
+    return Yard(args.store).registry
+
+
+# --- subcommands ------------------------------------------------------------------------
+def _list(args: argparse.Namespace) -> int:
+    from .render import print_json, stdout_console
+
+    reg = _registry(args)
+    if args.limit is not None and args.limit < 0:
+        from modelyard.errors import ParamError
+
+        raise ParamError(f"--limit must be >= 0, got {args.limit}; pass e.g. --limit 20 (0 shows all)")
+    limit = args.limit if args.limit else None
+    if args.json:
+        print_json(reg.list(args.name, limit=limit))
+        return 0
+    shown_limit = limit if args.limit is not None else _TABLE_LIMIT
+    versions = reg.list(args.name, limit=shown_limit)
+    con = stdout_console()
+    if not versions:
+        where = f"model {args.name}" if args.name else "the store"
+        con.print(f"no versions in {where} yet; register one with: modelyard train DATA --name NAME", soft_wrap=True)
+        return 0
+    con.print(_versions_table(versions))
+    total = reg.count(args.name)
+    if total > len(versions):
+        con.print(f"showing {len(versions)} of {total} versions; --limit 0 shows all", soft_wrap=True)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .render import print_json, stdout_console
+
+    reg = _registry(args)
+    v = reg.get(args.ref)
+    if args.json:
+        print_json(v)
+        return 0
+    parent = reg.resolve(v.parent_id).ref if v.parent_id else None
+    con = stdout_console()
+    con.print(_version_panel(v, parent))
+    return 0
+
+
+def _branch(args: argparse.Namespace) -> int:
+    from .render import metrics_table, print_json, stderr_console, stdout_console
+
+    reg = _registry(args)
+    params = parse_sets(args.set)
+    tags = _parse_tags(args.tag)
+    options: dict[str, Any] = {}
+    for key in ("epochs", "patience", "seed", "device", "threads"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    if args.max_time is not None:
+        options["max_time"] = parse_duration(args.max_time)
+    if args.retrain is None:
+        given = [f"--{k.replace('_', '-')}" for k in options]
+        given += [flag for flag, v in (("--target", args.target), ("--task", args.task)) if v is not None]
+        if args.drop_missing:
+            given.append("--drop-missing")
+        if given:
+            from modelyard.errors import ParamError
+
+            raise ParamError(f"{', '.join(given)} apply only with --retrain DATA; add --retrain or drop them")
+        version = reg.branch(args.ref, params, name=args.name, tags=tags, description=args.description)
+    else:
+        import modelyard as my
+
+        ds = my.load_dataset(args.retrain, target=args.target, task=args.task, drop_missing=args.drop_missing)
+        if not args.json:
+            stderr_console().print(f"retraining {args.ref} on {ds.source}: {len(ds)} rows")
+        version = reg.branch(args.ref, params, retrain=ds, name=args.name, tags=tags, description=args.description,
+                             **options)
+    if args.json:
+        print_json(version)
+        return 0
+    con = stdout_console()
+    parent = reg.resolve(version.parent_id)
+    if args.retrain is None:
+        con.print(f"registered [bold]{version.ref}[/] (id {version.short_id}), parent {parent.ref}, same weights "
+                  f"(no bytes copied); {_diff_text(version, reg)}", soft_wrap=True)
+    else:
+        con.print(metrics_table(version.metrics, title=f"{version.ref} — held-out metrics"))
+        con.print(f"registered [bold]{version.ref}[/] (id {version.short_id}), warm-started from {parent.ref}; "
+                  f"{_diff_text(version, reg)}", soft_wrap=True)
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from modelyard.lineage import to_dot
+
+    from .render import print_json, stdout_console
+
+    lin = _registry(args).lineage(args.ref)
+    if args.json:
+        print_json(lin)
+    elif args.dot:
+        sys.stdout.write(to_dot(lin))
+    else:
+        stdout_console().print(_lineage_tree(lin))
+    return 0
+
+
+def _alias(args: argparse.Namespace) -> int:
+    from modelyard.errors import ParamError
+
+    from .render import print_json, stdout_console
+
+    reg = _registry(args)
+    if args.unset:
+        if args.ref is not None:
+            raise ParamError(f"--unset removes {args.name}@{args.alias}; drop the ref {args.ref!r} or drop --unset")
+        move = reg.unset_alias(args.name, args.alias, reason=args.why)
+    else:
+        if args.ref is None:
+            raise ParamError(f"name the version for {args.name}@{args.alias}, e.g. modelyard models alias "
+                             f"{args.name} {args.alias} {args.name}/1 (or pass --unset to remove it)")
+        move = reg.set_alias(args.name, args.alias, args.ref, reason=args.why)
+    if args.json:
+        print_json(move)
+    else:
+        stdout_console().print(_move_text(move), soft_wrap=True, markup=False)
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from .render import print_json, stdout_console
+
+    move = _registry(args).rollback(args.name, args.alias, args.to, reason=args.why)
+    if args.json:
+        print_json(move)
+    else:
+        stdout_console().print(_move_text(move), soft_wrap=True, markup=False)
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from .render import print_json, stdout_console
+
+    moves = _registry(args).alias_history(args.name, args.alias)
+    if args.json:
+        print_json(moves)
+        return 0
+    con = stdout_console()
+    if not moves:
+        con.print(f"{args.name} has no alias moves yet; set one with: modelyard models alias {args.name} production REF",
+                  soft_wrap=True)
+        return 0
+    from rich.table import Table
+
+    t = Table(title=f"alias history of {args.name}" + (f"@{args.alias}" if args.alias else ""), header_style="bold")
+    for col in ("when", "who", "alias", "action", "from", "to", "why"):
+        t.add_column(col)
+    for m in moves:
+        t.add_row(_when(m.at), m.user, m.alias, m.action, m.from_ref or "-", m.to_ref or "-", m.reason or "")
+    con.print(t)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from .render import print_json, stdout_console
+
+    reg = _registry(args)
+    d = reg.delete(args.ref, force=args.force, reason=args.why)
+    if args.json:
+        print_json(d)
+        return 0
+    con = stdout_console()
+    con.print(f"deleted {d.version.ref} (id {d.version.short_id})", soft_wrap=True)
+    for child in d.reparented:
+        s = reg.resolve(child)
+        new_parent = reg.resolve(s.parent_id).ref if s.parent_id else "none (now a root)"
+        con.print(f"  re-parented {s.ref} to {new_parent}", soft_wrap=True)
+    for m in d.dropped:
+        con.print(f"  removed alias {m.name}@{m.alias}", soft_wrap=True)
+    return 0
+
+
+# --- rendering --------------------------------------------------------------------------
+def _when(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _metric_text(key: str | None, value: float | None) -> str:
+    return "-" if key is None or value is None else f"{key} {value:.4f}"
+
+
+def _versions_table(versions: list[Any]) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    t = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
+    for col, nowrap in (("version", True), ("id", True), ("family", False), ("key metric", True),
+                        ("aliases", False), ("created", True)):
+        t.add_column(col, no_wrap=nowrap, overflow="fold")
+    for v in versions:
+        t.add_row(v.ref, v.short_id, v.family, _metric_text(v.key_metric, v.key_value),
+                  ", ".join(v.aliases), _when(v.created_at)[:16])
+    return t
+
+
+def _version_panel(v: Any, parent: str | None) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+
+    from .render import metrics_table
+
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    rows = [
+        ("version", v.ref), ("id", v.id), ("family", v.family), ("task", v.task),
+        ("aliases", ", ".join(v.aliases) or "-"), ("parent", parent or "- (root)"),
+        ("created", f"{_when(v.created_at)} by {v.creator}"), ("data", f"{v.source} (fingerprint {v.fingerprint[:12]})"),
+        ("split", ", ".join(f"{k} {n}" for k, n in v.split.items()) or "-"), ("seed", str(v.seed)),
+        ("training", ", ".join(f"{k}={val}" for k, val in v.fit_config.to_dict().items() if val is not None)),
+        ("epochs run", f"{len(v.history)}"), ("weights", f"{v.artifact[:12]} ({v.artifact_size:,} bytes, safetensors)"),
+        ("libraries", ", ".join(f"{k} {val}" for k, val in v.library_versions.items())),
+    ]
+    if v.description:
+        rows.append(("description", v.description))
+    if v.tags:
+        rows.append(("tags", ", ".join(f"{k}={val}" for k, val in v.tags.items())))
+    for k, val in v.links.items():
+        rows.append((k.replace("_", " "), str(val)[:12] if k in ("metrics_from", "warm_start") else str(val)))
+    for k, val in rows:
+        info.add_row(k, val)
+    params = Table(title="hyperparameters", header_style="bold")
+    params.add_column("name")
+    params.add_column("value")
+    for k, val in v.params.items():
+        params.add_row(k, str(val))
+    title = "held-out metrics" + (" (measured on the parent: same weights)" if "metrics_from" in v.links else "")
+    return Group(info, params, metrics_table(v.metrics, title=title))
+
+
+def _diff_text(version: Any, reg: Any) -> str:
+    from modelyard.lineage import format_diff
+
+    edge = reg.lineage(version.id).edge_to(version.id)
+    return "changes: " + format_diff(edge.diff) if edge is not None else ""
+
+
+def _lineage_tree(lin: Any) -> Any:
+    from rich.tree import Tree
+
+    from modelyard.lineage import format_diff
+
+    edges = {e.child_id: e for e in lin.edges}
+    children: dict[str, list[Any]] = {}
+    for d in lin.descendants:
+        children.setdefault(d.parent_id, []).append(d)
+
+    def label(v: Any) -> str:
+        text = f"[bold]{v.ref}[/]" if v.id == lin.version.id else v.ref
+        text += f" [dim]{v.short_id}[/] {v.family} {_metric_text(v.key_metric, v.key_value)}"
+        if v.aliases:
+            text += " [green]" + " ".join(f"@{a}" for a in v.aliases) + "[/]"
+        e = edges.get(v.id)
+        if e is not None:
+            how = "retrained" if e.retrained else "same weights"
+            via = f", via {len(e.via)} deleted" if e.via else ""
+            text += f"  [cyan]({format_diff(e.diff)}; {how}{via})[/]"
+        return text
+
+    chain = [*reversed(lin.ancestors), lin.version]
+    tree = Tree(label(chain[0]))
+    node = tree
+    for v in chain[1:]:
+        node = node.add(label(v))
+
+    def grow(branch: Any, parent_id: str) -> None:
+        for c in children.get(parent_id, ()):
+            grow(branch.add(label(c)), c.id)
+
+    grow(node, lin.version.id)
+    return tree
+
+
+def _move_text(m: Any) -> str:
+    what = {"set": "moved", "rollback": "rolled back", "unset": "removed", "delete": "removed"}.get(m.action, m.action)
+    src = m.from_ref or "(unset)"
+    dst = m.to_ref or "(unset)"
+    why = f" — {m.reason}" if m.reason else ""
+    return f"{what} {m.name}@{m.alias}: {src} -> {dst} by {m.user}{why}"
+
+
+def _parse_tags(items: list[str] | None) -> dict[str, str]:
+    from modelyard.errors import ParamError
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamError(f"--tag expects KEY=VALUE, got {item!r}; e.g. --tag team=growth")
+        out[key.strip()] = value.strip()
+    return out
