@@ -113,7 +113,7 @@ def hgb_problem(seed: int) -> Problem:
             "min_samples_leaf": Int(2, 100, log=True),
             "l2_regularization": Float(1e-6, 10.0, log=True),
             "max_features": Float(0.2, 1.0),
-            "class_weight": Categorical([None, "balanced"]),
+            "max_depth": Categorical([None, 2, 4, 8]),
             "max_iter": Int(10, 100, step=10),
         }
     )
