@@ -111,14 +111,26 @@ class FitConfig:
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
 
     def __post_init__(self) -> None:
+        import numbers
+
         from .errors import ParamError
 
-        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
+        def whole(v: Any) -> bool:
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+        if not whole(self.epochs) or self.epochs < 1:
             raise ParamError(f"epochs must be an int >= 1, got {self.epochs!r}; pass e.g. --epochs 20")
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+        if self.patience is not None and (not whole(self.patience) or self.patience < 1):
             raise ParamError(f"patience must be an int >= 1, got {self.patience!r}; pass e.g. --patience 5")
-        if self.max_time is not None and not self.max_time > 0:
-            raise ParamError(f"max_time must be > 0 seconds, got {self.max_time!r}")
+        if self.max_time is not None and (
+            not isinstance(self.max_time, numbers.Real) or isinstance(self.max_time, bool) or not self.max_time > 0
+        ):
+            raise ParamError(f"max_time must be a number of seconds > 0, got {self.max_time!r}; pass e.g. --max-time 90s")
+        if not whole(self.seed) or self.seed < 0:
+            raise ParamError(f"seed must be an int >= 0, got {self.seed!r}; pass e.g. --seed 0")
+        for name in ("epochs", "patience", "seed"):  # numpy integers become ints, so to_dict stays JSON-safe
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""

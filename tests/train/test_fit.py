@@ -116,3 +116,21 @@ def test_timings_are_honest(tmp_path):
     train_s, per_row, n_test, total = (float(v) for v in out.stdout.split())
     assert 0 < train_s < 0.5 * total  # importing torch (and torch._dynamo) takes most of the first call
     assert 0 < per_row * n_test < train_s + 0.5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 0}, "epochs must be an int >= 1, got 0; pass e.g. --epochs 20"),
+    ({"epochs": 2.5}, "epochs must be an int >= 1"),
+    ({"patience": 0}, "patience must be an int >= 1"),
+    ({"max_time": -1.0}, "max_time must be a number of seconds > 0, got -1.0; pass e.g. --max-time 90s"),
+    ({"seed": -1}, "seed must be an int >= 0"),
+])
+def test_bad_training_config_is_refused_before_training(cancer, kwargs, message):
+    with pytest.raises(ParamError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        my.train(cancer, model="random_forest", **kwargs)
+
+
+def test_numpy_integers_are_fine_in_the_config(cancer):
+    r = my.train(cancer, model="random_forest", params={"n_estimators": np.int64(3)}, epochs=np.int64(2),
+                 seed=np.int64(1))
+    assert json.loads(json.dumps(r.to_dict()))["config"]["seed"] == 1
