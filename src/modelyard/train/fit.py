@@ -141,7 +141,7 @@ def train(
         history=history,
         schema=dataset.schema,
         fingerprint=dataset.fingerprint,
-        seed=seed,
+        seed=config.seed,
         library_versions=library_versions(),
         split={"train": len(train_ds), "validation": len(val_ds), "test": len(test_ds)},
         source=dataset.source,
