@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["TrainProgress", "metrics_table", "print_json", "stderr_console", "stdout_console", "to_jsonable"]
 
@@ -91,7 +91,7 @@ class TrainProgress:
         )
         self.task = self.progress.add_task(label, total=epochs, loss="-", val="-")
 
-    def __enter__(self) -> TrainProgress:
+    def __enter__(self) -> Self:
         self.progress.start()
         return self
 
