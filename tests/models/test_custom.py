@@ -96,3 +96,11 @@ def test_task_the_estimator_does_not_do():
         my.train(ds, model="sklearn.linear_model:Ridge")
     with pytest.raises(ModelError, match="does not do regression"):
         my.train(my.load_dataset("sklearn:diabetes"), model="custom_examples:CentroidClassifier")
+
+
+def test_classifier_without_probabilities_gets_the_other_metrics():
+    ds = my.load_dataset("sklearn:breast_cancer")
+    result = my.train(ds, model="sklearn.svm:LinearSVC")
+    assert not result.model.has_proba and "log_loss" not in result.metrics and result.metrics["accuracy"] > 0.9
+    with pytest.raises(ModelError, match="has no predict_proba"):
+        result.model.predict_proba(ds.X[:2])

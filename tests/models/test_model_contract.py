@@ -22,6 +22,7 @@ SUBJECTS = {
     # scikit-learn estimators used as they are
     "sklearn.linear_model:Ridge": {},
     "sklearn.linear_model:LogisticRegression": {},
+    "sklearn.svm:LinearSVC": {},  # a classifier without predict_proba
     # torch.nn.Module factories: a function and a Module class
     "custom_examples:residual_net": {"width": 16, "batch_size": 32},
     "custom_examples:TwoLayerNet": {"hidden": 8, "batch_size": 32, "learning_rate": 0.05},

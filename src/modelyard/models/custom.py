@@ -189,20 +189,6 @@ class _SklearnAdapter:
         out = np.asarray(self.est_.predict(X))
         return out.astype(np.int64) if self.task is Task.CLASSIFICATION else out.astype(np.float64)
 
-    def predict_proba(self, X: NDArray) -> NDArray:
-        """Class probabilities, one column per class index."""
-        if not hasattr(self.est_, "predict_proba"):
-            raise ModelError(f"custom estimator {self.family} has no predict_proba")
-        self._check_fitted()
-        p = np.asarray(self.est_.predict_proba(X), dtype=np.float64)
-        classes = np.asarray(getattr(self.est_, "classes_", np.arange(p.shape[1])), dtype=np.int64)
-        k = max(int(self.n_classes), int(classes.max()) + 1 if len(classes) else 0, p.shape[1])
-        if p.shape[1] == k and np.array_equal(classes, np.arange(k)):
-            return p
-        out = np.zeros((len(p), k))
-        out[:, classes] = p
-        return out
-
     def _fitted_attributes(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self.est_).items() if k.endswith("_") and not k.startswith("_")}
 
@@ -251,6 +237,25 @@ class _SklearnAdapter:
         return self
 
 
+class _SklearnProba:
+    """``predict_proba`` for adapted estimators that have one (a LinearSVC has none, so its adapter has none)."""
+
+    est_: Any
+    n_classes: int
+
+    def predict_proba(self, X: NDArray) -> NDArray:
+        """Class probabilities, one column per class index."""
+        self._check_fitted()  # type: ignore[attr-defined]
+        p = np.asarray(self.est_.predict_proba(X), dtype=np.float64)
+        classes = np.asarray(getattr(self.est_, "classes_", np.arange(p.shape[1])), dtype=np.int64)
+        k = max(int(self.n_classes), int(classes.max()) + 1 if len(classes) else 0, p.shape[1])
+        if p.shape[1] == k and np.array_equal(classes, np.arange(k)):
+            return p
+        out = np.zeros((len(p), k))
+        out[:, classes] = p
+        return out
+
+
 def _sklearn_tasks(est_cls: type) -> tuple[Task, ...]:
     """The tasks a scikit-learn estimator class does, from its estimator type (both when it does not say)."""
     from sklearn.base import is_classifier, is_regressor
@@ -268,9 +273,12 @@ def _sklearn_tasks(est_cls: type) -> tuple[Task, ...]:
 
 def _sklearn_family(path: str, est_cls: type) -> type:
     spec = _FreeParamSpec(_signature_params(est_cls.__init__, skip=1))
+    tasks = _sklearn_tasks(est_cls)
+    proba = Task.CLASSIFICATION in tasks and callable(getattr(est_cls, "predict_proba", None))
+    bases = (_SklearnProba, _SklearnAdapter) if proba else (_SklearnAdapter,)
     return type(
-        est_cls.__name__ + "Adapter", (_SklearnAdapter,),
-        {"estimator_cls": est_cls, "family": path, "params": spec, "tasks": _sklearn_tasks(est_cls)},
+        est_cls.__name__ + "Adapter", bases,
+        {"estimator_cls": est_cls, "family": path, "params": spec, "tasks": tasks},
     )
 
 
