@@ -172,3 +172,16 @@ def test_sobol_points_are_valid():
 def test_log_h_is_finite_and_increasing_everywhere(z, dz):
     a, b = log_h(np.array([z, z + dz]))
     assert np.isfinite(a) and np.isfinite(b) and b > a
+
+
+def test_warp_selection_prefers_the_warp_for_outputs_spanning_decades():
+    from modelyard.tune.gp.regressor import fit_with_warp_selection
+
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 2))
+    smooth = np.sin(3 * X[:, 0]) + X[:, 1]
+    _, z = fit_with_warp_selection(X, smooth, "matern52", rng)
+    np.testing.assert_allclose(z, (smooth - smooth.mean()) / smooth.std())  # nothing to gain
+    wide = np.exp(8 * smooth)
+    _, zw = fit_with_warp_selection(X, wide, "matern52", rng)
+    assert not np.allclose(zw, (wide - wide.mean()) / wide.std())

@@ -37,7 +37,7 @@ from modelyard.errors import SpaceError
 
 from .gp.acquisition import ACQUISITIONS, log_ei, ucb
 from .gp.optimize import Layout, maximize, sobol_points
-from .gp.regressor import GaussianProcess, warp_outputs
+from .gp.regressor import GaussianProcess, fit_with_warp_selection, warp_outputs
 from .space import Categorical, Float, Int, SearchSpace
 
 __all__ = ["GPOptimizer", "Optimizer", "RandomOptimizer", "TrialView", "get_optimizer", "layout_of"]
@@ -157,7 +157,14 @@ def _blas_controller() -> ThreadpoolController:
 
 
 class GPOptimizer:
-    """Gaussian-process Bayesian optimization: Sobol maximin start, then log-EI (or UCB)."""
+    """Gaussian-process Bayesian optimization: Sobol maximin start, then log-EI (or UCB).
+
+    ``kernel``: "matern52" (ARD, default) or "rbf". ``acquisition``: "logei" or "ucb" (with
+    ``beta``). ``n_initial``: space-filling points before the GP (default min(10, max(5, D + 1))
+    for D unit-cube columns). ``warp``: output warping before standardization, "yeo-johnson"
+    (default), "none", "log", "auto" (log when positive and spanning decades) or "select"
+    (none or Yeo-Johnson, whichever gives the GP the higher evidence).
+    """
 
     def __init__(
         self,
@@ -171,6 +178,10 @@ class GPOptimizer:
             raise ValueError(f"kernel must be 'matern52' or 'rbf', got {kernel!r}; pick one of them.")
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}; pick one.")
+        if warp not in ("none", "log", "yeo-johnson", "auto", "select"):
+            raise ValueError(
+                f"warp must be 'none', 'log', 'yeo-johnson', 'auto' or 'select', got {warp!r}; pick one."
+            )
         if n_initial is not None and n_initial < 1:
             raise ValueError(f"n_initial must be >= 1 or None, got {n_initial}; use e.g. 10.")
         self.kernel = kernel
@@ -208,8 +219,11 @@ class GPOptimizer:
         n_seen = len(Xc) + len(Xbad) + len(Xp)
         if n_seen < self.initial_size(space) or len(Xc) < 2 or np.ptp(yc) == 0:
             return self._space_filling(space, layout, np.vstack([Xc, Xbad, Xp]), taken, rng)
-        z = warp_outputs(yc, self.warp)
-        gp = GaussianProcess(self.kernel).fit(Xc, z, rng)
+        if self.warp == "select":
+            gp, z = fit_with_warp_selection(Xc, yc, self.kernel, rng)
+        else:
+            z = warp_outputs(yc, self.warp)
+            gp = GaussianProcess(self.kernel).fit(Xc, z, rng)
         if len(Xbad):
             gp = gp.condition(Xbad, np.full(len(Xbad), z.max()))
         best = float(z.min())

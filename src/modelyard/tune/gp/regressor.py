@@ -174,12 +174,44 @@ def yeo_johnson(s: np.ndarray, lam: np.ndarray) -> np.ndarray:
 
 def _yeo_johnson_mle(s: np.ndarray) -> np.ndarray:
     """Yeo-Johnson with lambda maximizing the Gaussian likelihood on a grid over [-2, 4]."""
+    return _yeo_johnson_lam(s)[0]
+
+
+def _yeo_johnson_lam(s: np.ndarray) -> tuple[np.ndarray, float]:
     lams = np.linspace(-2.0, 4.0, 121)
     Z = yeo_johnson(s, lams)
     with np.errstate(divide="ignore", invalid="ignore"):
         llf = -0.5 * s.size * np.log(Z.var(1)) + (lams - 1.0) * (np.sign(s) * np.log1p(np.abs(s))).sum()
     llf[~np.all(np.isfinite(Z), 1)] = -np.inf
-    return Z[int(np.argmax(llf))] if np.isfinite(llf).any() else s
+    if not np.isfinite(llf).any():
+        return s, 1.0
+    i = int(np.argmax(llf))
+    return Z[i], float(lams[i])
+
+
+def fit_with_warp_selection(
+    X: np.ndarray, y: np.ndarray, kernel: str, rng: np.random.Generator
+) -> tuple[GaussianProcess, np.ndarray]:
+    """Fit GPs to standardized ``y`` and to its Yeo-Johnson warp; keep the higher evidence.
+
+    Evidence is compared on the scale of the standardized ``y``: the warped model's MAP log
+    posterior plus the log Jacobian of the warp, sum (lam - 1) sign(s) log1p|s| - n log sd(psi).
+    """
+    y = np.asarray(y, dtype=float)
+    z0 = warp_outputs(y, "none")
+    gp0 = GaussianProcess(kernel).fit(X, z0, rng)
+    if y.size < 3 or np.ptp(y) == 0 or not np.all(np.isfinite(y)):
+        return gp0, z0
+    s = (y - y.mean()) / y.std()
+    psi, lam = _yeo_johnson_lam(s)
+    if lam == 1.0 or np.ptp(psi) == 0:
+        return gp0, z0
+    z1 = (psi - psi.mean()) / psi.std()
+    gp1 = GaussianProcess(kernel).fit(X, z1, rng)
+    log_jac = (lam - 1.0) * float((np.sign(s) * np.log1p(np.abs(s))).sum()) - s.size * math.log(psi.std())
+    e0 = -neg_log_posterior(gp0.hypers_.theta(), X, z0, kernel)[0]
+    e1 = -neg_log_posterior(gp1.hypers_.theta(), X, z1, kernel)[0] + log_jac
+    return (gp1, z1) if e1 > e0 else (gp0, z0)
 
 
 def warp_outputs(y: np.ndarray, method: str = "yeo-johnson") -> np.ndarray:
