@@ -164,7 +164,8 @@ class _SklearnAdapter:
             self.est_ = self.estimator_cls(**self.hparams)
         except Exception as e:
             raise ModelError(
-                f"custom estimator {self.family} refused params {self.hparams}: {type(e).__name__}: {e}; fix the --set values"
+                f"custom estimator {self.family} refused params {self.hparams} "
+                f"({type(e).__name__}: {' '.join(str(e).split())}); fix the --set values"
             ) from e
         self.history_: list[EpochLog] = []
 
@@ -180,7 +181,8 @@ class _SklearnAdapter:
         try:
             self.est_.fit(X, y)
         except Exception as e:
-            raise ModelError(f"custom estimator {self.family} failed in fit: {type(e).__name__}: {e}") from e
+            raise ModelError(f"custom estimator {self.family} failed in fit ({type(e).__name__}: {' '.join(str(e).split())}); "
+                "fix its --set values or the data") from e
         return self
 
     def predict(self, X: NDArray) -> NDArray:
@@ -300,8 +302,8 @@ def _torch_family(path: str, factory: Any) -> type:
             module = factory(n_in, n_out, **kwargs)
         except Exception as e:
             raise ModelError(
-                f"custom factory {path!r} failed when called with ({n_in}, {n_out}, **{kwargs}): "
-                f"{type(e).__name__}: {e}; fix the factory or the --set values"
+                f"custom factory {path!r} failed when called with ({n_in}, {n_out}, **{kwargs}) "
+                f"({type(e).__name__}: {' '.join(str(e).split())}); fix the factory or the --set values"
             ) from e
         if not isinstance(module, torch.nn.Module):
             raise ModelError(

@@ -117,7 +117,7 @@ class RandomForest:
     def predict_proba(self, X: NDArray) -> NDArray:
         """Class probabilities ``(n, n_classes)``: the mean of the trees' leaf distributions."""
         if self.task is not Task.CLASSIFICATION:
-            raise ModelError("random_forest is a regressor here; predict_proba applies to classifiers only")
+            raise ModelError("random_forest is a regressor here; predict_proba applies to classifiers only, use predict")
         return self._fitted().predict_proba(np.asarray(X, dtype=np.float32))
 
     def _fitted(self) -> Any:

@@ -66,9 +66,9 @@ class Predictor:
     def predict_proba(self, table: Any) -> NDArray:
         """Class probabilities on raw rows, columns in ``schema.classes`` order."""
         if self.task is not Task.CLASSIFICATION:
-            raise ModelError(f"{self.family} predicts values; predict_proba applies to classifiers only")
+            raise ModelError(f"{self.family} predicts values; predict_proba applies to classifiers only, use predict")
         if not hasattr(self.model, "predict_proba"):
-            raise ModelError(f"{self.family} has no predict_proba")
+            raise ModelError(f"{self.family} has no predict_proba; use predict, or a model family with probabilities")
         return self.proba_codes(as_matrix(table, self.schema))
 
     @property
@@ -94,7 +94,8 @@ class Predictor:
         from . import get_family
 
         if config.get("format") != ARTIFACT_FORMAT:
-            raise ModelError(f"artifact format {config.get('format')!r} is not supported (expected {ARTIFACT_FORMAT})")
+            raise ModelError(f"artifact format {config.get('format')!r} is not supported (this modelyard reads {ARTIFACT_FORMAT}); "
+                "upgrade modelyard to load it")
         schema = Schema.from_dict(config["schema"])
         fam = get_family(config["family"])
         model = fam.from_state(config["params"], state, task=schema.task, n_classes=schema.n_classes)

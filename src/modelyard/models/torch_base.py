@@ -127,7 +127,7 @@ class TorchModel:
     def predict_proba(self, X: NDArray) -> NDArray:
         """Class probabilities ``(n, n_classes)``."""
         if self.task is not Task.CLASSIFICATION:
-            raise ModelError(f"{self.family} is a regressor; predict_proba applies to classifiers only")
+            raise ModelError(f"{self.family} is a regressor; predict_proba applies to classifiers only, use predict")
         out = self._raw(X).astype(np.float64)
         if self.n_out == 1:
             p = 1.0 / (1.0 + np.exp(-out[:, 0]))
@@ -162,7 +162,8 @@ class TorchModel:
         try:
             self.module_.load_state_dict(weights)
         except RuntimeError as e:
-            raise ModelError(f"the stored weights do not fit {cls.family} with params {dict(params)}: {e}") from e
+            raise ModelError(f"the stored weights do not fit {cls.family} with params {dict(params)} "
+                f"({' '.join(str(e).split())[:300]}); rebuild with the params the weights were trained with") from e
         return self
 
     # --- internals -----------------------------------------------------------------------
