@@ -138,10 +138,10 @@ def test_numpy_integers_are_fine_in_the_config(cancer):
 
 def test_same_seed_same_model_with_two_threads():
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(8000, 40))
+    X = rng.normal(size=(3000, 40))
     ds = my.from_arrays(X, (X[:, 0] * X[:, 1] > 0).astype(int))
     probas = [
-        my.train(ds, model="mlp", params={"hidden_sizes": "128,64", "dropout": 0.1}, epochs=2, seed=3, threads=2)
+        my.train(ds, model="mlp", params={"hidden_sizes": "128,64", "dropout": 0.1}, epochs=1, seed=3, threads=2)
         .model.predict_proba(ds.X)
         for _ in range(2)
     ]
