@@ -98,6 +98,8 @@ def main() -> None:
     p.add_argument("--batches", default="256,1024,4096,16384,65536", help="batch sizes of the 1-vs-2-process table")
     p.add_argument("--cache", default="/tmp/modelyard-bench")
     p.add_argument("--skip-scaling", action="store_true")
+    p.add_argument("--skip-pair", action="store_true", help="skip the modelyard-vs-torchrun comparison")
+    p.add_argument("--single-threads", type=int, default=None, help="threads of the 1-process run (default: all cores)")
     a = p.parse_args()
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,14 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0))
     print(f"data: {a.rows} x {a.features} ({data.stat().st_size / 2**20:.0f} MiB parquet); {cores} cores")
 
-    # 1. modelyard --nodes 2 vs torchrun + DDP
+    if not a.skip_pair:
+        pair_table(data, a)
+    if not a.skip_scaling:
+        scaling_table(data, a, cores)
+
+
+def pair_table(data: Path, a: argparse.Namespace) -> None:
+    """modelyard --nodes 2 vs torchrun + DDP."""
     ours, ref = [], []
     for i in range(a.repeats):
         pair = [("m", lambda: run_modelyard(data, nodes=2, batch=a.batch, epochs=a.epochs)),
@@ -125,17 +134,19 @@ def main() -> None:
     print(f"| launch to first step (s) | {mf:.2f} | {rf:.2f} | {mf / rf:.2f} | <= 1.2 |")
     print(f"| test accuracy | {med([r['accuracy'] for r in ours]):.4f} | {med([r['accuracy'] for r in ref]):.4f} | | |")
 
-    if a.skip_scaling:
-        return
-    # 2. one process with all cores vs two processes with one thread each, by batch size
-    print(f"\n## 1 process x {cores} threads vs 2 processes x {max(1, cores // 2)} thread(s): training time for "
+
+
+def scaling_table(data: Path, a: argparse.Namespace, cores: int) -> None:
+    """One process vs two processes with one thread each, by batch size."""
+    single = a.single_threads or cores
+    print(f"\n## 1 process x {single} threads vs 2 processes x {max(1, cores // 2)} thread(s): training time for "
           f"{a.epochs} epoch(s) (train_time_s, median of {a.repeats})")
     print("| batch | 1 process (s) | 2 processes (s) | speed-up of 2 processes |")
     print("| ---: | ---: | ---: | ---: |")
     for b in [int(x) for x in a.batches.split(",")]:
         one, two = [], []
         for i in range(a.repeats):
-            pair = [("1", lambda b=b: run_modelyard(data, nodes=1, batch=b, epochs=a.epochs, threads=cores)),
+            pair = [("1", lambda b=b: run_modelyard(data, nodes=1, batch=b, epochs=a.epochs, threads=single)),
                     ("2", lambda b=b: run_modelyard(data, nodes=2, batch=b, epochs=a.epochs))]
             for name, fn in pair if i % 2 == 0 else pair[::-1]:
                 (one if name == "1" else two).append(fn()["train_time"])
