@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from .common import add_data_args, add_store_arg, parse_duration, parse_sets
@@ -26,7 +27,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--val-size", type=float, default=0.15, help="validation fraction (early stopping)")
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction (final metrics)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (per process with --nodes)")
+    _add_distributed_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     p.add_argument("--name", default=None, help="register the model under this name (default: from data and family)")
@@ -41,27 +43,32 @@ def run(args: argparse.Namespace) -> int:
 
     from .render import TrainProgress, metrics_table, print_json, stderr_console
 
-    from modelyard.train.fit import check_training
-
-    params = parse_sets(args.set)
-    max_time = parse_duration(args.max_time)
-    family = my.get_family(args.model)
-    family.params.validate(params, args.model)  # refuse bad params before loading any data
-    ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
-    check_training(ds, args.model, params, epochs=args.epochs, patience=args.patience, max_time=max_time,
-                   seed=args.seed, val_size=args.val_size, test_size=args.test_size)  # before any output
-    _check_register(args)  # and a bad --name or unusable store
-    kwargs = dict(
-        epochs=args.epochs, patience=args.patience, max_time=max_time, seed=args.seed,
-        val_size=args.val_size, test_size=args.test_size, device=args.device, threads=args.threads,
-    )
-    if args.json:
-        result = my.train(ds, model=args.model, params=params, **kwargs)
+    if _distributed(args):  # --nodes, a rank under torchrun, or checkpointing
+        result = _train_distributed(args)
+        if result is None:
+            return 0  # the launcher (its ranks did the work) or a rank other than 0: rank 0 reports and registers
     else:
-        err = stderr_console()
-        err.print(f"[bold]{args.model}[/] on {ds.source}: {len(ds)} rows, {ds.n_features} features, {ds.task.value}")
-        with TrainProgress(args.epochs, args.model) as bar:
-            result = my.train(ds, model=args.model, params=params, callbacks=[bar], **kwargs)
+        from modelyard.train.fit import check_training
+
+        params = parse_sets(args.set)
+        max_time = parse_duration(args.max_time)
+        family = my.get_family(args.model)
+        family.params.validate(params, args.model)  # refuse bad params before loading any data
+        ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
+        check_training(ds, args.model, params, epochs=args.epochs, patience=args.patience, max_time=max_time,
+                       seed=args.seed, val_size=args.val_size, test_size=args.test_size)  # before any output
+        _check_register(args)  # and a bad --name or unusable store
+        kwargs = dict(
+            epochs=args.epochs, patience=args.patience, max_time=max_time, seed=args.seed,
+            val_size=args.val_size, test_size=args.test_size, device=args.device, threads=args.threads,
+        )
+        if args.json:
+            result = my.train(ds, model=args.model, params=params, **kwargs)
+        else:
+            err = stderr_console()
+            err.print(f"[bold]{args.model}[/] on {ds.source}: {len(ds)} rows, {ds.n_features} features, {ds.task.value}")
+            with TrainProgress(args.epochs, args.model) as bar:
+                result = my.train(ds, model=args.model, params=params, callbacks=[bar], **kwargs)
     ref = _register(args, result)
     if args.json:
         out = result.to_dict()
@@ -104,3 +111,95 @@ def _register(args: argparse.Namespace, result: Any) -> dict[str, Any] | None:
     with Yard(args.store) as yard:
         version = yard.registry.register(result, name)
     return {"ref": version.ref, "id": version.id}
+
+
+# --- data-parallel training (--nodes, torchrun, checkpoints) -------------------------------------------------
+
+
+def _add_distributed_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("distributed training and checkpoints")
+    g.add_argument("--nodes", type=int, default=None, metavar="N",
+                   help="train data-parallel on N local processes (under torchrun: WORLD_SIZE ranks)")
+    g.add_argument("--aggregate", choices=("gradient", "average"), default="gradient",
+                   help="gradient: synchronous all-reduce, same result as one process (default); "
+                        "average: local SGD, parameters averaged every --sync-every steps")
+    g.add_argument("--sync-every", type=int, default=8, metavar="K", help="steps between averages (--aggregate average)")
+    g.add_argument("--checkpoint-every", type=int, default=None, metavar="K", help="write a checkpoint every K epochs")
+    g.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="where checkpoints go (default: .modelyard/checkpoints/<hash of data and settings>)")
+    g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of the same settings")
+    g.add_argument("--dist-timeout", default="600s",
+                   help="a rank that makes no progress this long fails the run, e.g. 60s, 10m (default 600s)")
+
+
+def _world_size() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1") or 1)
+    except ValueError:
+        return 1
+
+
+def _distributed(args: argparse.Namespace) -> bool:
+    return bool((args.nodes or 1) > 1 or _world_size() > 1 or args.checkpoint_every or args.resume)
+
+
+def _train_distributed(args: argparse.Namespace) -> Any:
+    """Launch local ranks (returns None), or train as one rank: the TrainResult on rank 0, None elsewhere."""
+    from pathlib import Path
+
+    import modelyard as my
+    from modelyard.errors import DataError, ParamError
+    from modelyard.records import FitConfig
+    from modelyard.train.dist_fit import check_options, train_file
+
+    from .render import TrainProgress, stderr_console
+
+    params = parse_sets(args.set)
+    my.get_family(args.model).params.validate(params, args.model)
+    check_options(args.model, nodes=args.nodes, aggregate=args.aggregate, sync_every=args.sync_every,
+                  checkpoint_every=args.checkpoint_every, resume=args.resume, params=params)
+    timeout = parse_duration(args.dist_timeout)
+    world = _world_size()
+    if world > 1 and args.nodes not in (None, world):
+        raise ParamError(f"--nodes {args.nodes} does not match WORLD_SIZE={world} set by the launcher; drop --nodes")
+    if world == 1 and (args.nodes or 1) > 1:  # this process launches the ranks and supervises them
+        from modelyard.train.launch import launch
+
+        if not str(args.data).startswith("sklearn:") and not Path(args.data).expanduser().is_file():
+            raise DataError(f"data file {args.data!r} does not exist; check the path")
+        _check_register(args)
+        payload = {k: v for k, v in vars(args).items() if k != "func"}
+        launch("modelyard.train.launch:cli_rank", payload, nodes=args.nodes, timeout=timeout, threads=args.threads,
+               echo_rank0=True)
+        return None
+
+    rank0 = int(os.environ.get("RANK", "0") or 0) == 0
+    if rank0:
+        _check_register(args)
+    config = FitConfig(epochs=args.epochs, patience=args.patience, max_time=parse_duration(args.max_time),
+                       seed=args.seed, device=args.device, threads=args.threads)
+    ckpt_dir = args.checkpoint_dir
+    if ckpt_dir is None and (args.checkpoint_every or args.resume):
+        from modelyard.train.checkpoint import config_key
+
+        key = config_key({"data": str(Path(args.data).expanduser().resolve()) if not str(args.data).startswith("sklearn:")
+                          else args.data, "model": args.model, "params": params, "fit": config.to_dict(),
+                          "aggregate": args.aggregate, "world": world})
+        ckpt_dir = str(Path(".modelyard") / "checkpoints" / key)
+    show = rank0 and not args.json
+    err = stderr_console()
+
+    def announce(data: Any, ctx: Any) -> None:
+        how = f"{ctx.world_size} ranks ({ctx.backend}), {ctx.threads} thread(s) each" if ctx.world_size > 1 else "1 process"
+        read = ", each reading only its shard" if data.sharded_read and ctx.world_size > 1 else ""
+        if show:
+            err.print(f"[bold]{args.model}[/] on {data.source}: {data.rows} rows, {len(data.schema.columns)} features, "
+                      f"{data.schema.task.value}; {how}{read}")
+
+    with TrainProgress(args.epochs, args.model, enabled=show) as bar:
+        return train_file(
+            args.data, args.model, params, config, target=args.target, task=args.task, drop_missing=args.drop_missing,
+            val_size=args.val_size, test_size=args.test_size, aggregate=args.aggregate, sync_every=args.sync_every,
+            checkpoint_every=args.checkpoint_every, checkpoint_dir=ckpt_dir, resume=args.resume, timeout=timeout,
+            callbacks=[bar] if show else [], announce=announce,
+        )
