@@ -45,6 +45,7 @@ __all__ = ["Registry", "check_alias", "check_model_name", "current_user", "defau
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+_FULL_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 def current_user() -> str:
@@ -224,7 +225,9 @@ class Registry:
         }
 
     def _create(self, fields: dict[str, Any], *, parent: str | None, retrained: bool) -> Version:
-        parent_id = self.versions.resolve(parent).id if parent is not None else None
+        parent_id = parent
+        if parent is not None and not _FULL_ID.match(parent):  # a full id is checked inside the insert's transaction
+            parent_id = self.versions.resolve(parent).id
         salt = secrets.token_hex(16)
         fields["id"] = hashlib.sha256(
             json.dumps([fields["artifact"], dumps(fields["params"]), parent_id or "", salt]).encode()

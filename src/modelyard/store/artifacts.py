@@ -244,28 +244,39 @@ class ArtifactStore:
         return self._fs
 
     def _put_local(self, digest: str, data: bytes) -> None:
-        final = self._path(digest)
+        final = os.path.join(self._root, "sha256", digest[:2], digest)
         try:
-            if digest_of(final.read_bytes()) == digest:
-                return  # already stored; a damaged copy is replaced below
+            with open(final, "rb") as f:
+                if digest_of(f.read()) == digest:
+                    os.utime(final)  # a fresh mtime: gc's age guard protects a blob that is being reused
+                    return  # already stored; a damaged copy is replaced below
         except FileNotFoundError:
             pass
-        tmp_dir = self._root / "tmp"  # type: ignore[operator]
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_dir / f"{digest}.{secrets.token_hex(8)}.tmp"
+        tmp_dir = os.path.join(self._root, "tmp")
+        tmp = os.path.join(tmp_dir, f"{digest}.{secrets.token_hex(8)}.tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                if self.fsync:  # on disk before any database row names them, even across a power loss
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(tmp, final)
+            for first in (True, False):
+                try:
+                    with open(tmp, "wb") as f:
+                        f.write(data)
+                        if self.fsync:  # on disk before any database row names them, even across a power loss
+                            f.flush()
+                            os.fsync(f.fileno())
+                    break
+                except FileNotFoundError:  # the first write into this store: make its folders
+                    if not first:
+                        raise
+                    os.makedirs(tmp_dir, exist_ok=True)
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:  # first blob with this two-character prefix
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(tmp, final)
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         if self.fsync:
-            _fsync_dir(final.parent)
+            _fsync_dir(Path(final).parent)
 
     def _put_remote(self, digest: str, data: bytes) -> None:
         fs = self._filesystem()

@@ -83,6 +83,8 @@ class Database:
         self._lock_fd: int | None = None
         self._lock_pid = 0
         self._thread_lock = threading.Lock()
+        self._reader: Engine | None = None
+        self._compiled: dict[Any, tuple[str, tuple[str, ...] | None]] = {}
         try:
             parsed = make_url(self.url)
             if parsed.get_backend_name() == "sqlite":
@@ -163,16 +165,44 @@ class Database:
 
     def read(self, fn: Callable[[Connection], Any]) -> Any:
         """Run ``fn(conn)`` in a read-only snapshot that does not wait for writers."""
+        if self._reader is None:  # an engine view sharing the pool, with the options set once
+            options = {"isolation_level": "REPEATABLE READ"} if self.dialect == "postgresql" else {_READONLY: True}
+            self._reader = self.engine.execution_options(**options)
         try:
-            with self.engine.connect() as conn:
-                if self.dialect == "postgresql":
-                    conn.execution_options(isolation_level="REPEATABLE READ")
-                else:
-                    conn.execution_options(**{_READONLY: True})
-                with conn.begin():
-                    return fn(conn)
+            with self._reader.connect() as conn, conn.begin():
+                return fn(conn)
         except OperationalError as e:
             raise self._map(e) from e
+
+    def first(self, stmt: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row of one SELECT as a dict (None if no row): a fast path for hot single-statement reads.
+
+        The statement is compiled once and run on a pooled DBAPI connection directly, skipping
+        SQLAlchemy's per-execution work (a third of a millisecond per read becomes a tenth). One
+        statement is its own consistent snapshot, so no explicit transaction is needed. Values
+        are the driver's own (no SQLAlchemy type processing): use it for text and numbers.
+        """
+        compiled = self._compiled.get(stmt)
+        if compiled is None:
+            c = stmt.compile(dialect=self.engine.dialect)
+            compiled = self._compiled[stmt] = (str(c), tuple(c.positiontup) if c.positional else None)
+        sql, order = compiled
+        args = tuple(params[k] for k in order) if order is not None else params
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            with self.engine.connect() as conn:
+                cursor = conn.connection.dbapi_connection.cursor()
+                try:
+                    cursor.execute(sql, args)
+                    row = cursor.fetchone()
+                    names = [d[0] for d in cursor.description] if row is not None else []
+                finally:
+                    cursor.close()
+        except OperationalError as e:  # raised by connect()
+            raise self._map(e) from e
+        except dbapi_error as e:
+            raise self._map(OperationalError(sql, args, e)) from e
+        return None if row is None else dict(zip(names, row))
 
     def ping(self) -> None:
         """Raise StoreError if the database cannot be reached."""
@@ -197,12 +227,15 @@ class Database:
     def set_default_setting(self, key: str, value: str) -> str:
         """Store ``value`` under ``key`` unless a value is already there; returns the value in force."""
 
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+
         def txn(conn: Connection) -> str:
-            old = conn.execute(select(schema_info.c.value).where(schema_info.c.key == key)).scalar()
-            if old is not None:
-                return old
-            conn.execute(schema_info.insert().values(key=key, value=value))
-            return value
+            # insert-if-absent in one statement: concurrent first openers cannot collide on the key
+            conn.execute(insert(schema_info).values(key=key, value=value).on_conflict_do_nothing())
+            return conn.execute(select(schema_info.c.value).where(schema_info.c.key == key)).scalar_one()
 
         return self.run(txn)
 

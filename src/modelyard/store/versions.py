@@ -3,7 +3,8 @@
 Tables (declared on ``db.metadata``)::
 
     model_names    name PK, next_number          per-name counter: numbers come from the database
-    model_versions id PK, name, number, ...      immutable rows; UNIQUE(name, number)
+    model_versions id PK, name, number, ...      immutable rows; UNIQUE(name, number); what listings read
+    model_version_data  id PK, params, metrics, history, schema, ...   the immutable payload, 1:1
     model_lineage  child_id PK, parent_id, diff, retrained, via
                                                  one row per version (parent NULL for a root); the only
                                                  mutable part of lineage: a forced delete re-parents
@@ -41,6 +42,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal_column,
     select,
     text,
     update,
@@ -67,6 +69,7 @@ __all__ = [
     "model_aliases",
     "model_lineage",
     "model_names",
+    "model_version_data",
     "model_versions",
     "param_diff",
 ]
@@ -79,6 +82,10 @@ model_names = Table(
     Column("created_at", Float, nullable=False),
 )
 
+# A version is two immutable rows: ``model_versions`` holds what listings, refs and lineage
+# walks read, ``model_version_data`` the large JSON (params, metrics, history, schema, ...).
+# Kept apart, a listing of thousands of versions reads a few small pages per hundred rows
+# instead of every version's payload.
 model_versions = Table(
     "model_versions",
     metadata,
@@ -89,27 +96,34 @@ model_versions = Table(
     Column("task", String(32), nullable=False),
     Column("key_metric", String(64)),
     Column("key_value", Float),
-    Column("params", Text, nullable=False),
-    Column("model_config", Text, nullable=False),
-    Column("fit_config", Text, nullable=False),
-    Column("metrics", Text, nullable=False),
-    Column("history", Text, nullable=False),
-    Column("data_schema", Text, nullable=False),
-    Column("fingerprint", String(64), nullable=False),
-    Column("seed", BigInteger, nullable=False),
-    Column("library_versions", Text, nullable=False),
-    Column("artifact", String(64), nullable=False),
-    Column("artifact_size", BigInteger, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("creator", String(200), nullable=False),
     Column("tags", Text, nullable=False),
+    Column("artifact", String(64), nullable=False),
+    Column("artifact_size", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("seed", BigInteger, nullable=False),
     Column("description", Text),
     Column("source", Text, nullable=False),
-    Column("split", Text, nullable=False),
-    Column("links", Text, nullable=False),
     UniqueConstraint("name", "number", name="uq_model_versions_name_number"),
     Index("ix_model_versions_artifact", "artifact"),
 )
+
+model_version_data = Table(
+    "model_version_data",
+    metadata,
+    Column("id", String(64), ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("params", Text, nullable=False),
+    Column("model_config", Text, nullable=False),
+    Column("fit_config", Text, nullable=False),
+    Column("library_versions", Text, nullable=False),
+    Column("split", Text, nullable=False),
+    Column("links", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("history", Text, nullable=False),
+    Column("data_schema", Text, nullable=False),
+)
+_DATA_FIELDS = frozenset(c.name for c in model_version_data.columns) - {"id"}
 
 model_lineage = Table(
     "model_lineage",
@@ -183,6 +197,51 @@ ORDER BY des.depth, v.name, v.number
 """
 
 
+# Hot-path statements are built once: constructing a SQLAlchemy statement per call costs more
+# than SQLite takes to run it.
+_ID, _NAME, _NUMBER = model_versions.c.id, model_versions.c.name, model_versions.c.number
+_Q_ALIAS = select(model_aliases.c.version_id).where(
+    and_(model_aliases.c.name == bindparam("name"), model_aliases.c.alias == bindparam("alias")))
+_Q_ALIAS_LOCK = _Q_ALIAS.with_for_update()
+_Q_NUMBER = select(_ID).where(and_(_NAME == bindparam("name"), _NUMBER == bindparam("number")))
+_Q_PREFIX = (select(_ID, _NAME, _NUMBER).where(and_(_ID >= bindparam("lo"), _ID < bindparam("hi")))
+             .order_by(_ID).limit(11))
+_Q_NAME = select(model_names.c.name).where(model_names.c.name == bindparam("name"))
+def _full_queries(dialect: str) -> tuple[Any, Any, Any]:
+    """A full version in one statement (row, payload, parent, and its aliases joined with ',', which aliases
+    cannot contain), selected by id, by name and number, and by name and alias."""
+    held = model_aliases.alias("held")
+    agg = func.string_agg if dialect == "postgresql" else func.group_concat
+    # a literal separator keeps the statement fully cacheable (a bound one is re-rendered per call)
+    csv = (select(agg(held.c.alias, literal_column("','"))).where(held.c.version_id == _ID)
+           .correlate(model_versions).scalar_subquery().label("aliases_csv"))
+    full = (select(model_versions, *[c for c in model_version_data.c if c.name != "id"], model_lineage.c.parent_id, csv)
+            .join(model_version_data, model_version_data.c.id == _ID)
+            .join(model_lineage, model_lineage.c.child_id == _ID))
+    return (
+        full.where(_ID == bindparam("id")),
+        full.where(and_(_NAME == bindparam("name"), _NUMBER == bindparam("number"))),
+        full.join(model_aliases, model_aliases.c.version_id == _ID).where(
+            and_(model_aliases.c.name == bindparam("name"), model_aliases.c.alias == bindparam("alias"))),
+    )
+
+
+_Q_PARAMS = select(model_version_data.c.params).where(model_version_data.c.id == bindparam("id"))
+_Q_REF = select(_NAME, _NUMBER).where(_ID == bindparam("id"))
+_Q_SUMMARY = (select(*_SUMMARY, model_lineage.c.parent_id)
+              .join(model_lineage, model_lineage.c.child_id == _ID).where(_ID == bindparam("id")))
+_Q_SUMMARY_ALIASES = select(model_aliases.c.alias).where(model_aliases.c.version_id == bindparam("id"))
+_Q_LIST = (select(*_SUMMARY, model_lineage.c.parent_id).join(model_lineage, model_lineage.c.child_id == _ID)
+           .order_by(_NAME, _NUMBER.desc()))
+_Q_LIST_NAME = _Q_LIST.where(_NAME == bindparam("name"))
+_Q_LIST_ALIASES = select(model_aliases.c.version_id, model_aliases.c.alias)
+_Q_LIST_ALIASES_NAME = _Q_LIST_ALIASES.where(model_aliases.c.name == bindparam("name"))
+_Q_OWN_EDGE = select(model_lineage).where(model_lineage.c.child_id == bindparam("id"))
+_INSERT_VERSION = model_versions.insert()
+_INSERT_DATA = model_version_data.insert()
+_INSERT_LINEAGE = model_lineage.insert()
+
+
 def _clean(obj: Any) -> Any:
     """Plain JSON values: numpy scalars to Python, tuples to lists, NaN/inf to None, enums to their value."""
     if isinstance(obj, dict):
@@ -204,9 +263,19 @@ def _clean(obj: Any) -> Any:
     raise StoreError(f"cannot store value {obj!r} of type {type(obj).__name__}; use numbers, strings, lists or dicts")
 
 
+def _default(obj: Any) -> Any:
+    cleaned = _clean(obj)
+    if cleaned is obj:  # pragma: no cover - _clean raises for what it cannot convert
+        raise TypeError(obj)
+    return cleaned
+
+
 def dumps(obj: Any) -> str:
-    """Canonical JSON (sorted keys, no spaces, no NaN) of ``obj``."""
-    return json.dumps(_clean(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """Canonical JSON (sorted keys, no spaces, NaN and infinities as null) of ``obj``."""
+    try:  # fast path: plain values, numpy scalars through ``default``
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_default)
+    except ValueError:  # a NaN or infinity somewhere: clean the whole value first
+        return json.dumps(_clean(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _loads(s: str | None) -> Any:
@@ -224,11 +293,12 @@ def param_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tupl
 
 
 def _summary(row: Sequence[Any], parent_id: str | None, aliases: Mapping[str, list[str]]) -> VersionSummary:
+    # positional and without conversions: both drivers return int/float/str for these columns already,
+    # and listings build thousands of these
+    held = aliases.get(row[0])
     return VersionSummary(
-        id=row[0], name=row[1], number=int(row[2]), family=row[3], task=row[4], key_metric=row[5],
-        key_value=None if row[6] is None else float(row[6]), parent_id=parent_id,
-        aliases=tuple(sorted(aliases.get(row[0], ()))), created_at=float(row[7]), creator=row[8],
-        tags=_loads(row[9]) or {},
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], parent_id,
+        tuple(sorted(held)) if held else (), row[7], row[8], {} if row[9] == "{}" else json.loads(row[9]),
     )
 
 
@@ -249,6 +319,7 @@ class VersionStore:
             from sqlalchemy.dialects.sqlite import insert
         # the next number of a name: one atomic upsert that row-locks the counter until commit
         stmt = insert(model_names).values(name=bindparam("name"), next_number=2, created_at=bindparam("now"))
+        self._q_by_id, self._q_by_number, self._q_by_alias = _full_queries(db.dialect)
         self._allocate = stmt.on_conflict_do_update(
             index_elements=[model_names.c.name], set_={"next_number": model_names.c.next_number + 1}
         ).returning(model_names.c.next_number)
@@ -265,14 +336,13 @@ class VersionStore:
             parent_id = None
             if parent is not None:
                 parent_id = self._resolve(conn, parent)
-                parent_params = conn.execute(
-                    select(model_versions.c.params).where(model_versions.c.id == parent_id)
-                ).scalar_one()
+                parent_params = conn.execute(_Q_PARAMS, {"id": parent_id}).scalar_one()
                 diff = param_diff(_loads(parent_params), params)
             number = int(conn.execute(self._allocate, {"name": row["name"], "now": now}).scalar_one()) - 1
             values = {**row, "number": number, "created_at": now}
-            conn.execute(model_versions.insert(), values)
-            conn.execute(model_lineage.insert(), {
+            conn.execute(_INSERT_VERSION, {k: v for k, v in values.items() if k not in _DATA_FIELDS})
+            conn.execute(_INSERT_DATA, {"id": row["id"], **{k: values[k] for k in _DATA_FIELDS}})
+            conn.execute(_INSERT_LINEAGE, {
                 "child_id": row["id"], "parent_id": parent_id,
                 "diff": dumps({k: list(v) for k, v in diff.items()}),
                 "retrained": bool(retrained) if parent_id else False, "via": "[]",
@@ -370,6 +440,7 @@ class VersionStore:
                 self._move(conn, summary.name, a, None, user=user, reason=reason, action="delete") for a in aliases
             )
             conn.execute(delete(model_lineage).where(model_lineage.c.child_id == vid))
+            conn.execute(delete(model_version_data).where(model_version_data.c.id == vid))
             conn.execute(delete(model_versions).where(model_versions.c.id == vid))
             return Deletion(summary, tuple(children), dropped)
 
@@ -383,8 +454,8 @@ class VersionStore:
             values = {"parent_id": None, "diff": "{}", "retrained": False, "via": dumps(via)}
         else:
             params = dict(conn.execute(
-                select(model_versions.c.id, model_versions.c.params)
-                .where(model_versions.c.id.in_([child, own.parent_id]))
+                select(model_version_data.c.id, model_version_data.c.params)
+                .where(model_version_data.c.id.in_([child, own.parent_id]))
             ).all())
             diff = param_diff(_loads(params[own.parent_id]), _loads(params[child]))
             values = {
@@ -420,6 +491,18 @@ class VersionStore:
     # --- reads ----------------------------------------------------------------------------
     def get(self, ref: str) -> Version:
         """The full record of the version ``ref`` names."""
+        # the common refs are answered by one statement on the fast path; the rest (prefixes, errors) resolve first
+        row = None
+        text_ref = ref.strip() if isinstance(ref, str) else ""
+        name, at, alias = text_ref.partition("@")
+        if at and name and alias:
+            row = self.db.first(self._q_by_alias, {"name": name, "alias": alias})
+        elif "/" in text_ref:
+            name, _, num = text_ref.rpartition("/")
+            if num.isdigit():
+                row = self.db.first(self._q_by_number, {"name": name, "number": int(num)})
+        if row is not None:
+            return _full(row)
         return self.db.read(lambda conn: self._version(conn, self._resolve(conn, ref)))
 
     def resolve(self, ref: str) -> VersionSummary:
@@ -430,21 +513,14 @@ class VersionStore:
         """Summaries ordered by name, then newest number first."""
 
         def txn(conn: Connection) -> list[VersionSummary]:
+            params = {} if name is None else {"name": name}
             if name is not None:
                 self._require_name(conn, name)
-            q = select(*_SUMMARY, model_lineage.c.parent_id).join(
-                model_lineage, model_lineage.c.child_id == model_versions.c.id
-            ).order_by(model_versions.c.name, model_versions.c.number.desc())
-            aq = select(model_aliases.c.version_id, model_aliases.c.alias)
-            if name is not None:
-                q = q.where(model_versions.c.name == name)
-                aq = aq.where(model_aliases.c.name == name)
-            if limit is not None:
-                q = q.limit(limit)
-            if offset:
-                q = q.offset(offset)
-            aliases = _group(conn.execute(aq))
-            return [_summary(r, r[10], aliases) for r in conn.execute(q)]
+            q = _Q_LIST if name is None else _Q_LIST_NAME
+            if limit is not None or offset:
+                q = q.limit(limit).offset(offset or None)
+            aliases = _group(conn.execute(_Q_LIST_ALIASES if name is None else _Q_LIST_ALIASES_NAME, params))
+            return [_summary(r, r[10], aliases) for r in conn.execute(q, params).all()]
 
         return self.db.read(txn)
 
@@ -474,7 +550,7 @@ class VersionStore:
             vid = self._resolve(conn, ref)
             anc = self._walk(conn, _ANCESTORS_SQL, vid)
             des = self._walk(conn, _DESCENDANTS_SQL, vid)
-            own = conn.execute(select(model_lineage).where(model_lineage.c.child_id == vid)).one()
+            own = conn.execute(_Q_OWN_EDGE, {"id": vid}).one()
             version = self._summaries(conn, [vid])[0]
             edges = [e for _, e in (*anc, *des) if e is not None]
             if own.parent_id is not None:
@@ -534,6 +610,10 @@ class VersionStore:
 
     def _summaries(self, conn: Connection, ids: Iterable[str]) -> list[VersionSummary]:
         ids = list(ids)
+        if len(ids) == 1:
+            row = conn.execute(_Q_SUMMARY, {"id": ids[0]}).one()
+            aliases = {ids[0]: [a for (a,) in conn.execute(_Q_SUMMARY_ALIASES, {"id": ids[0]})]}
+            return [_summary(row, row[10], aliases)]
         rows = {r[0]: r for r in conn.execute(
             select(*_SUMMARY, model_lineage.c.parent_id)
             .join(model_lineage, model_lineage.c.child_id == model_versions.c.id)
@@ -545,17 +625,10 @@ class VersionStore:
         return [_summary(rows[i], rows[i][10], aliases) for i in ids]
 
     def _version(self, conn: Connection, vid: str) -> Version:
-        r = conn.execute(
-            select(model_versions, model_lineage.c.parent_id)
-            .join(model_lineage, model_lineage.c.child_id == model_versions.c.id)
-            .where(model_versions.c.id == vid)
-        ).one()
-        aliases = tuple(sorted(a for (a,) in conn.execute(
-            select(model_aliases.c.alias).where(model_aliases.c.version_id == vid))))
-        return _record(r._mapping, r.parent_id, aliases)
+        return _full(conn.execute(self._q_by_id, {"id": vid}).one()._mapping)
 
     def _ref(self, conn: Connection, vid: str) -> str:
-        r = conn.execute(select(model_versions.c.name, model_versions.c.number).where(model_versions.c.id == vid)).one()
+        r = conn.execute(_Q_REF, {"id": vid}).one()
         return f"{r[0]}/{r[1]}"
 
     def _resolve(self, conn: Connection, ref: str) -> str:
@@ -577,19 +650,14 @@ class VersionStore:
                 raise NotFoundError(
                     f"{ref!r} is not a version ref: the part after '/' must be a version number, like {name}/3"
                 ) from None
-            vid = conn.execute(select(model_versions.c.id).where(
-                and_(model_versions.c.name == name, model_versions.c.number == number))).scalar()
+            vid = conn.execute(_Q_NUMBER, {"name": name, "number": number}).scalar()
             if vid is None:
                 raise self._no_number(conn, name, number)
             return vid
         prefix = ref.lower()
         if _HEX.match(prefix) and len(prefix) >= 4:
             hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # ids in [prefix, hi) start with prefix; uses the PK index
-            rows = conn.execute(
-                select(model_versions.c.id, model_versions.c.name, model_versions.c.number)
-                .where(and_(model_versions.c.id >= prefix, model_versions.c.id < hi))
-                .order_by(model_versions.c.id).limit(11)
-            ).all()
+            rows = conn.execute(_Q_PREFIX, {"lo": prefix, "hi": hi}).all()
             if len(rows) == 1:
                 return rows[0][0]
             if len(rows) > 1:
@@ -610,7 +678,7 @@ class VersionStore:
         )
 
     def _name_exists(self, conn: Connection, name: str) -> bool:
-        return conn.execute(select(model_names.c.name).where(model_names.c.name == name)).scalar() is not None
+        return conn.execute(_Q_NAME, {"name": name}).scalar() is not None
 
     def _require_name(self, conn: Connection, name: str) -> None:
         if not self._name_exists(conn, name):
@@ -629,10 +697,7 @@ class VersionStore:
         )
 
     def _alias_target(self, conn: Connection, name: str, alias: str, *, lock: bool = False) -> str | None:
-        q = select(model_aliases.c.version_id).where(and_(model_aliases.c.name == name, model_aliases.c.alias == alias))
-        if lock:
-            q = q.with_for_update()
-        return conn.execute(q).scalar()
+        return conn.execute(_Q_ALIAS_LOCK if lock else _Q_ALIAS, {"name": name, "alias": alias}).scalar()
 
     def _no_alias(self, conn: Connection, name: str, alias: str) -> NotFoundError:
         self._require_name(conn, name)
@@ -655,6 +720,11 @@ _JSON_FIELDS = frozenset(
     {"params", "model_config", "fit_config", "metrics", "history", "data_schema", "library_versions", "tags",
      "split", "links"}
 )
+
+
+def _full(row: Mapping[str, Any]) -> Version:
+    csv = row["aliases_csv"]
+    return _record(row, row["parent_id"], tuple(sorted(csv.split(","))) if csv else ())
 
 
 def _record(r: Mapping[str, Any], parent_id: str | None, aliases: tuple[str, ...]) -> Version:
