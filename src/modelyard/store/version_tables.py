@@ -1,0 +1,252 @@
+"""The registry's tables, the JSON codec of their text columns, and rows -> records.
+
+Tables (declared on ``db.metadata``)::
+
+    model_names         name PK, next_number       per-name counter: numbers come from the database
+    model_versions      id PK, name, number, ...   immutable; UNIQUE(name, number); what listings read
+    model_version_data  id PK, params, metrics, history, schema, ...   the immutable payload, 1:1
+    model_lineage       child_id PK, parent_id, diff, retrained, via
+                                                   one row per version (parent NULL for a root); the only
+                                                   mutable part of lineage: a forced delete re-parents
+    model_aliases       (name, alias) PK, version_id   where each alias points now
+    alias_history       seq PK, name, alias, from, to, at, user, reason, action   append-only
+
+JSON columns hold canonical JSON (sorted keys, NaN as null), written by ``dumps``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from ..errors import StoreError
+from ..records import EpochLog, FitConfig, LineageEdge, Schema, Version, VersionSummary
+from .db import metadata
+
+__all__ = [
+    "DATA_FIELDS",
+    "JSON_FIELDS",
+    "alias_history",
+    "dumps",
+    "edge_from_row",
+    "group_pairs",
+    "loads",
+    "model_aliases",
+    "model_lineage",
+    "model_names",
+    "model_version_data",
+    "model_versions",
+    "param_diff",
+    "summary_from_row",
+    "version_from_row",
+    "version_from_values",
+]
+
+model_names = Table(
+    "model_names",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("next_number", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# A version is two immutable rows: ``model_versions`` holds what listings, refs and lineage
+# walks read, ``model_version_data`` the large JSON (params, metrics, history, schema, ...).
+# Kept apart, a listing of thousands of versions reads a few small pages per hundred rows
+# instead of every version's payload.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), ForeignKey("model_names.name"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("family", String(300), nullable=False),
+    Column("task", String(32), nullable=False),
+    Column("key_metric", String(64)),
+    Column("key_value", Float),
+    Column("created_at", Float, nullable=False),
+    Column("creator", String(200), nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("artifact", String(64), nullable=False),
+    Column("artifact_size", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("description", Text),
+    Column("source", Text, nullable=False),
+    UniqueConstraint("name", "number", name="uq_model_versions_name_number"),
+    Index("ix_model_versions_artifact", "artifact"),
+)
+
+model_version_data = Table(
+    "model_version_data",
+    metadata,
+    Column("id", String(64), ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("params", Text, nullable=False),
+    Column("model_config", Text, nullable=False),
+    Column("fit_config", Text, nullable=False),
+    Column("library_versions", Text, nullable=False),
+    Column("split", Text, nullable=False),
+    Column("links", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("history", Text, nullable=False),
+    Column("data_schema", Text, nullable=False),
+)
+DATA_FIELDS = frozenset(c.name for c in model_version_data.columns) - {"id"}
+
+model_lineage = Table(
+    "model_lineage",
+    metadata,
+    Column("child_id", String(64), ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("parent_id", String(64), ForeignKey("model_versions.id"), nullable=True),
+    Column("diff", Text, nullable=False),
+    Column("retrained", Boolean, nullable=False),
+    Column("via", Text, nullable=False),
+    Index("ix_model_lineage_parent", "parent_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(200), ForeignKey("model_names.name"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version_id", String(64), ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_model_aliases_version", "version_id"),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("from_id", String(64)),
+    Column("to_id", String(64)),
+    Column("from_number", Integer),
+    Column("to_number", Integer),
+    Column("at", Float, nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("reason", Text),
+    Column("action", String(16), nullable=False),
+    Index("ix_alias_history_name_alias", "name", "alias", "seq"),
+)
+
+def _clean(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, tuples to lists, NaN/inf to None, enums to their value."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    if hasattr(obj, "item") and hasattr(obj, "dtype"):  # numpy scalar or 0-d array
+        return _clean(obj.item())
+    if hasattr(obj, "tolist"):
+        return _clean(obj.tolist())
+    if hasattr(obj, "to_dict"):
+        return _clean(obj.to_dict())
+    if hasattr(obj, "value") and hasattr(obj, "name"):
+        return _clean(obj.value)
+    raise StoreError(f"cannot store value {obj!r} of type {type(obj).__name__}; use numbers, strings, lists or dicts")
+
+
+def _default(obj: Any) -> Any:
+    cleaned = _clean(obj)
+    if cleaned is obj:  # pragma: no cover - _clean raises for what it cannot convert
+        raise TypeError(obj)
+    return cleaned
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces, NaN and infinities as null) of ``obj``."""
+    try:  # fast path: plain values, numpy scalars through ``default``
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_default)
+    except ValueError:  # a NaN or infinity somewhere: clean the whole value first
+        return json.dumps(_clean(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def loads(s: str | None) -> Any:
+    """Inverse of ``dumps`` (None stays None)."""
+    if s is None:
+        return None
+    if s == "{}":
+        return {}
+    return json.loads(s)
+
+
+def param_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{name: (old value, new value)}`` for every hyperparameter that differs (absent counts as None)."""
+    a, b = _clean(dict(old)), _clean(dict(new))
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def summary_from_row(row: Sequence[Any], parent_id: str | None, aliases: Mapping[str, list[str]]) -> VersionSummary:
+    """A VersionSummary from a row starting id, name, number, family, task, key_metric, key_value, created_at,
+    creator, tags."""
+    # positional and without conversions: both drivers return int/float/str for these columns already,
+    # and listings build thousands of these
+    held = aliases.get(row[0])
+    return VersionSummary(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], parent_id,
+        tuple(sorted(held)) if held else (), row[7], row[8], {} if row[9] == "{}" else json.loads(row[9]),
+    )
+
+
+def edge_from_row(child_id: str, parent_id: str, diff: str, retrained: Any, via: str) -> LineageEdge:
+    """A LineageEdge from a ``model_lineage`` row's values."""
+    d = {} if diff == "{}" else json.loads(diff)
+    return LineageEdge(child_id, parent_id, {k: (v[0], v[1]) for k, v in d.items()}, bool(retrained),
+                       () if via == "[]" else tuple(json.loads(via)))
+
+
+JSON_FIELDS = frozenset(
+    {"params", "model_config", "fit_config", "metrics", "history", "data_schema", "library_versions", "tags",
+     "split", "links"}
+)
+
+
+def version_from_row(row: Mapping[str, Any]) -> Version:
+    """A Version from a full row: versions and payload columns, ``parent_id`` and ``aliases_csv``."""
+    csv = row["aliases_csv"]
+    return version_from_values(row, row["parent_id"], tuple(sorted(csv.split(","))) if csv else ())
+
+
+def version_from_values(r: Mapping[str, Any], parent_id: str | None, aliases: tuple[str, ...]) -> Version:
+    """A Version from the values of its two rows (JSON columns still encoded)."""
+    return Version(
+        id=r["id"], name=r["name"], number=int(r["number"]), family=r["family"], params=loads(r["params"]),
+        fit_config=FitConfig.from_dict(loads(r["fit_config"])), metrics=loads(r["metrics"]),
+        history=tuple(EpochLog.from_dict(h) for h in loads(r["history"])),
+        schema=Schema.from_dict(loads(r["data_schema"])), fingerprint=r["fingerprint"], seed=int(r["seed"]),
+        library_versions=loads(r["library_versions"]), parent_id=parent_id, artifact=r["artifact"],
+        artifact_size=int(r["artifact_size"]), created_at=float(r["created_at"]), creator=r["creator"],
+        tags=loads(r["tags"]), description=r["description"], source=r["source"], split=loads(r["split"]),
+        links=loads(r["links"]), model_config=loads(r["model_config"]), aliases=aliases,
+    )
+
+
+def group_pairs(rows: Iterable[Sequence[Any]]) -> dict[str, list[str]]:
+    """``[(key, value), ...]`` -> ``{key: [values]}``."""
+    out: dict[str, list[str]] = {}
+    for vid, alias in rows:
+        out.setdefault(vid, []).append(alias)
+    return out
+
