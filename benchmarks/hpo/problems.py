@@ -22,6 +22,12 @@ import numpy as np
 from modelyard.tune.space import Categorical, Float, Int, SearchSpace
 
 BBOB_FUNCTIONS = {
+    3: "rastrigin-sep",
+    6: "attractive-sector",
+    11: "discus",
+    12: "bent-cigar",
+    14: "different-powers",
+    17: "schaffers-f7",
     1: "sphere",
     2: "ellipsoid-sep",
     7: "step-ellipsoid",
