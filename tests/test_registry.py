@@ -178,3 +178,20 @@ def test_key_metric_follows_the_task(reg, result):
     assert v.task == "regression"
     w = reg.register(variant(result, 2), "clf")
     assert reg.resolve(w.ref).key_metric == "f1"
+
+
+def test_listed_and_walked_records_are_ordinary_frozen_records(reg, result):
+    """Listings build records without their __init__ (for speed); they must be indistinguishable."""
+    import dataclasses
+
+    reg.register(result, "m")
+    reg.branch("m/1", {"learning_rate": 0.02})
+    reg.set_alias("m", "production", "m/1")
+    s = reg.list("m")[1]
+    e = reg.lineage("m/2").edges[0]
+    assert s == VersionSummary.from_dict(s.to_dict()) and repr(s).startswith("VersionSummary(id=")
+    assert e == LineageEdge.from_dict(e.to_dict()) and e.diff == {"learning_rate": (0.01, 0.02)}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.name = "other"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.retrained = True

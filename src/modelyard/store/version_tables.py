@@ -39,6 +39,8 @@ from ..errors import StoreError
 from ..records import EpochLog, FitConfig, LineageEdge, Schema, Version, VersionSummary
 from .db import metadata
 
+_new = object.__new__
+
 __all__ = [
     "DATA_FIELDS",
     "JSON_FIELDS",
@@ -201,20 +203,29 @@ def param_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tupl
 def summary_from_row(row: Sequence[Any], parent_id: str | None, aliases: Mapping[str, list[str]]) -> VersionSummary:
     """A VersionSummary from a row starting id, name, number, family, task, key_metric, key_value, created_at,
     creator, tags."""
-    # positional and without conversions: both drivers return int/float/str for these columns already,
-    # and listings build thousands of these
+    # Listings build thousands of these, so the frozen dataclass's __init__ (one object.__setattr__
+    # per field) is bypassed: the fields go into the instance dict in one call. The record is the
+    # same (equality, hash, repr and immutability all hold); both drivers already return
+    # int/float/str for these columns, so no conversions either.
     held = aliases.get(row[0])
-    return VersionSummary(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], parent_id,
-        tuple(sorted(held)) if held else (), row[7], row[8], {} if row[9] == "{}" else json.loads(row[9]),
+    summary = _new(VersionSummary)
+    summary.__dict__.update(
+        id=row[0], name=row[1], number=row[2], family=row[3], task=row[4], key_metric=row[5], key_value=row[6],
+        parent_id=parent_id, aliases=tuple(sorted(held)) if held else (), created_at=row[7], creator=row[8],
+        tags={} if row[9] == "{}" else json.loads(row[9]),
     )
+    return summary
 
 
 def edge_from_row(child_id: str, parent_id: str, diff: str, retrained: Any, via: str) -> LineageEdge:
-    """A LineageEdge from a ``model_lineage`` row's values."""
-    d = {} if diff == "{}" else json.loads(diff)
-    return LineageEdge(child_id, parent_id, {k: (v[0], v[1]) for k, v in d.items()}, bool(retrained),
-                       () if via == "[]" else tuple(json.loads(via)))
+    """A LineageEdge from a ``model_lineage`` row's values (built like ``summary_from_row``, for deep walks)."""
+    edge = _new(LineageEdge)
+    edge.__dict__.update(
+        child_id=child_id, parent_id=parent_id,
+        diff={} if diff == "{}" else {k: (v[0], v[1]) for k, v in json.loads(diff).items()},
+        retrained=bool(retrained), via=() if via == "[]" else tuple(json.loads(via)),
+    )
+    return edge
 
 
 JSON_FIELDS = frozenset(
