@@ -32,7 +32,7 @@ def tuned(tmp_path_factory):
     """One small study: iris, logistic regression, 6 trials on 2 worker processes (JSON), then resumed to 7 (table)."""
     root = tmp_path_factory.mktemp("tune")
     args = ["tune", "sklearn:iris", "--model", "logistic_regression", "--epochs", "4", "--study", "iris-lr",
-            "--store", str(root / "yard")]
+            "--pruner", "none", "--store", str(root / "yard")]  # no pruning: every trial completes its 4 epochs
     first = my(*args, "--trials", "6", "--workers", "2", "--json", cwd=root)
     second = my(*args, "--trials", "7", cwd=root)
     return root, first, second
@@ -52,7 +52,9 @@ def test_tune_json_reports_the_study_best_trial_and_registered_version(tuned):
     assert best["value"] == max(t["value"] for t in out["top_trials"])
     assert set(best["params"]) == {"learning_rate", "weight_decay"}
     assert len(best["intermediate"]) == 4  # one validation value per epoch
-    assert len({t["worker"].rsplit(":", 1)[0] for t in out["top_trials"]}) == 2  # two worker processes
+    # two worker processes were started; a fast one may claim every trial before the other has imported torch
+    assert 1 <= len({t["worker"].rsplit(":", 1)[0] for t in out["top_trials"]}) <= 2
+    assert out["failed_workers"] == 0
     assert 0.0 <= out["test_metrics"]["f1"] <= 1.0
     version = out["version"]
     assert version["ref"] == "iris-lr/1" and version["new"] is True
