@@ -7,7 +7,8 @@ weights are written before the row, so a crash in between leaves only an unrefer
 
 Version ids are sha256 over (artifact digest, hyperparameters, parent id, random salt): not
 derived from the clock, unique even for identical registrations, shown as a 12-character
-prefix. Refs name versions as ``NAME/NUMBER``, ``NAME@ALIAS`` or a unique id prefix (>= 4 hex).
+prefix. Refs name versions as ``NAME/NUMBER``, ``NAME@ALIAS`` or a unique id prefix (>= 4 hex);
+``NAME@latest`` is a built-in alias for the highest number (reserved: it cannot be set or moved).
 
 Lineage cannot form a cycle: a parent must exist before its child, ids never change, and a
 forced delete re-parents children to their grandparent (an ancestor, so still acyclic).
@@ -30,6 +31,7 @@ from .errors import ArtifactError, CorruptArtifactError, ModelError, ParamError,
 from .records import AliasMove, Deletion, Lineage, Version, VersionSummary
 from .store.artifacts import ArtifactStore, state_from_bytes, state_to_bytes
 from .store.db import Database
+from .store.refs import LATEST
 from .store.versions import VersionStore, dumps
 
 if TYPE_CHECKING:
@@ -76,6 +78,8 @@ def check_alias(alias: str) -> str:
             f"alias {alias!r} is not allowed: use 1-64 letters, digits, '_', '-' or '.', starting with a letter "
             "(e.g. production or staging)"
         )
+    if alias == LATEST:
+        raise ParamError(f"alias {LATEST!r} is reserved: NAME@{LATEST} always names the newest version; pick another")
     return alias
 
 
@@ -302,12 +306,12 @@ class Registry:
 
     def unset_alias(self, name: str, alias: str, *, reason: str | None = None) -> AliasMove:
         """Remove ``name@alias`` (recorded in the history)."""
-        return self.versions.unset_alias(name, alias, user=self.user, reason=reason)
+        return self.versions.unset_alias(name, check_alias(alias), user=self.user, reason=reason)
 
     def rollback(self, name: str, alias: str = "production", to: str | None = None, *,
                  reason: str | None = None) -> AliasMove:
         """Move ``name@alias`` to the parent of the version it holds, or to its ancestor ``to``."""
-        return self.versions.rollback(name, alias, to, user=self.user, reason=reason)
+        return self.versions.rollback(name, check_alias(alias), to, user=self.user, reason=reason)
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
         """Every move of ``name``'s aliases (or one alias): when, who, from, to, why; oldest first."""

@@ -20,7 +20,8 @@ def add_parser(sub: Any) -> None:
     """Register the ``models`` command and its subcommands."""
     p: argparse.ArgumentParser = sub.add_parser(
         "models", help="list, inspect, branch and alias registered model versions",
-        description="The model registry. Refs name versions as NAME/NUMBER, NAME@ALIAS or a unique id prefix.",
+        description="The model registry. Refs name versions as NAME/NUMBER, NAME@ALIAS (NAME@latest: the newest) "
+        "or a unique id prefix.",
     )
     msub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda args: _usage(p))
@@ -33,7 +34,7 @@ def add_parser(sub: Any) -> None:
     s.set_defaults(func=_list)
 
     s = msub.add_parser("show", help="everything recorded about one version")
-    s.add_argument("ref", help="NAME/NUMBER, NAME@ALIAS or an id prefix")
+    s.add_argument("ref", help="NAME/NUMBER, NAME@ALIAS, NAME@latest or an id prefix")
     _common(s, json=True)
     s.set_defaults(func=_show)
 

@@ -1,5 +1,5 @@
 """Version refs: ``NAME/NUMBER``, ``NAME@ALIAS`` or a unique id prefix (>= 4 hex) -> id, and the
-not-found messages that say what does exist."""
+not-found messages that say what does exist. ``NAME@latest`` is built in: the highest number."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, bindparam, func, select
 from ..errors import AmbiguousRefError, NotFoundError
 from .version_tables import model_aliases, model_names, model_versions
 
-__all__ = ["alias_target", "name_exists", "no_alias", "no_number", "require_name", "resolve"]
+__all__ = ["LATEST", "alias_target", "latest", "name_exists", "no_alias", "no_number", "require_name", "resolve"]
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 _ID, _NAME, _NUMBER = model_versions.c.id, model_versions.c.name, model_versions.c.number
@@ -21,6 +21,9 @@ _Q_NUMBER = select(_ID).where(and_(_NAME == bindparam("name"), _NUMBER == bindpa
 _Q_PREFIX = (select(_ID, _NAME, _NUMBER).where(and_(_ID >= bindparam("lo"), _ID < bindparam("hi")))
              .order_by(_ID).limit(11))
 _Q_NAME = select(model_names.c.name).where(model_names.c.name == bindparam("name"))
+_Q_LATEST = select(_ID).where(_NAME == bindparam("name")).order_by(_NUMBER.desc()).limit(1)
+
+LATEST = "latest"  # NAME@latest: the newest version, a built-in alias no one can move
 
 
 def resolve(conn: Connection, ref: str) -> str:
@@ -30,7 +33,7 @@ def resolve(conn: Connection, ref: str) -> str:
     ref = ref.strip()
     if "@" in ref:
         name, _, alias = ref.partition("@")
-        vid = alias_target(conn, name, alias)
+        vid = latest(conn, name) if alias == LATEST else alias_target(conn, name, alias)
         if vid is None:
             raise no_alias(conn, name, alias)
         return vid
@@ -68,6 +71,11 @@ def resolve(conn: Connection, ref: str) -> str:
     raise NotFoundError(
         f"unknown version ref {ref!r}{hint}; refs look like churn/3, churn@production or an id prefix such as 3f9a2c"
     )
+
+def latest(conn: Connection, name: str) -> str | None:
+    """The id of ``name``'s highest-numbered version (what ``NAME@latest`` names), or None."""
+    return conn.execute(_Q_LATEST, {"name": name}).scalar()
+
 
 def name_exists(conn: Connection, name: str) -> bool:
     """Whether a model called ``name`` was ever registered."""

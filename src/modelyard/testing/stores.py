@@ -15,8 +15,8 @@ them (``variant``: the same model with shifted weights, so each has its own arti
 What is checked: numbers come from the database per name, starting at 1, never reused;
 versions record everything and read back equal; ids are unique 64-hex strings even for identical
 registrations while identical weights are stored once; refs resolve as NAME/NUMBER, NAME@ALIAS
-and id prefixes, and unknown or ambiguous refs raise NotFoundError / AmbiguousRefError naming what
-exists; ``load_model`` predicts exactly like the registered model; a flipped byte or a missing file
+(NAME@latest built in) and id prefixes, and unknown or ambiguous refs raise NotFoundError /
+AmbiguousRefError naming what exists; ``load_model`` predicts exactly like the registered model; a flipped byte or a missing file
 fails with an error naming the version and the artifact; a branch shares its parent's weights
 (no bytes written) and records the param diff, a retrained branch records ``retrained``;
 ancestors/descendants come in order; aliases move atomically with a complete history; rollback
@@ -297,6 +297,10 @@ def _reg_refs_resolve(make: Callable[[], Any], res: Callable[[], Any]) -> None:
     reg.set_alias("churn", "production", "churn/1")
     for ref in ("churn/1", "churn@production", v.id, v.id[:12], v.id[:8].upper(), f" {v.id[:10]} "):
         assert reg.resolve(ref).id == v.id, ref
+    assert reg.get("churn@latest").ref == reg.resolve("churn@latest").ref == "churn/2"
+    reg.delete("churn/2")
+    assert reg.get("churn@latest").ref == "churn/1"  # the built-in alias follows the highest number
+    _raises(ParamError, lambda: reg.set_alias("churn", "latest", "churn/1"), "reserved")
 
 
 def _reg_unknown_refs(make: Callable[[], Any], res: Callable[[], Any]) -> None:
