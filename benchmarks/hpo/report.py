@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 FLOOR = 1e-8  # BBOB's final precision: regrets below it count as solved
+TASK_FLOOR = 1e-4  # tuning tasks: CV log-loss differences below this are noise, not progress
 
 
 def regrets(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[float]]:
@@ -33,16 +34,17 @@ def summarize(rows: list[dict[str, Any]], optimizers: list[str]) -> dict[str, An
     problems = list(dict.fromkeys(r["problem"] for r in rows))
     opts = [o for o in optimizers if any(k[1] == o for k in reg)]
     med = {p: {o: float(np.median(reg[(p, o)])) for o in opts if (p, o) in reg} for p in problems}
+    floor = {r["problem"]: FLOOR if r["f_opt"] is not None else TASK_FLOOR for r in rows}
     problems = [p for p in problems if len(med[p]) == len(opts)]
     ranks = defaultdict(list)
     for p in problems:
-        vals = np.array([max(med[p][o], FLOOR) for o in opts])
+        vals = np.array([max(med[p][o], floor[p]) for o in opts])
         for o, rk in zip(opts, _rankdata(vals)):
             ranks[o].append(rk)
     geo = {}
     for o in opts:
         if "random" in opts:
-            ratios = [np.log(max(med[p][o], FLOOR) / max(med[p]["random"], FLOOR)) for p in problems]
+            ratios = [np.log(max(med[p][o], floor[p]) / max(med[p]["random"], floor[p])) for p in problems]
             geo[o] = float(np.exp(np.mean(ratios))) if ratios else float("nan")
     times: dict[str, dict[str, float]] = defaultdict(dict)
     for kind in ("continuous", "mixed"):
@@ -58,6 +60,7 @@ def summarize(rows: list[dict[str, Any]], optimizers: list[str]) -> dict[str, An
         "problems": problems,
         "optimizers": opts,
         "median": med,
+        "floor": floor,
         "mean_rank": {o: float(np.mean(ranks[o])) for o in opts},
         "geo": geo,
         "times": times,
@@ -76,12 +79,12 @@ def markdown(s: dict[str, Any], budget: int) -> str:
     opts = s["optimizers"]
     lines = ["| problem | " + " | ".join(opts) + " |", "|---|" + "---:|" * len(opts)]
     for p in s["problems"]:
-        row = s["median"][p]
-        best = min(max(row[o], FLOOR) for o in opts)
+        row, fl = s["median"][p], s["floor"][p]
+        best = min(max(row[o], fl) for o in opts)
         cells = []
         for o in opts:
-            txt = f"{row[o]:.3g}" if row[o] >= FLOOR else f"<{FLOOR:g}"
-            cells.append(f"**{txt}**" if max(row[o], FLOOR) <= best else txt)
+            txt = f"{row[o]:.3g}" if row[o] >= fl else f"<{fl:g}"
+            cells.append(f"**{txt}**" if max(row[o], fl) <= best else txt)
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     lines.append(
         "| mean rank (lower is better) | " + " | ".join(f"{s['mean_rank'][o]:.2f}" for o in opts) + " |"
@@ -106,7 +109,8 @@ def targets(s: dict[str, Any]) -> list[str]:
         return float(
             np.mean(
                 [
-                    max(s["median"][p][me], FLOOR) <= max(s["median"][p][other], FLOOR) * (1 + 1e-9)
+                    max(s["median"][p][me], s["floor"][p])
+                    <= max(s["median"][p][other], s["floor"][p]) * (1 + 1e-9)
                     for p in probs
                 ]
             )
