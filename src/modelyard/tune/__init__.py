@@ -1,6 +1,7 @@
 """Hyperparameter tuning (H): search spaces, optimizers and pruners.
 
-The Study (ask/tell/optimize over the trial store) will be added here by study.py.
+The Study (ask/tell/optimize over the trial store) is not part of this package: it lives in
+``modelyard/study.py``, written separately, and is to be added to these exports by its author.
 """
 
 from .optimizers import GPOptimizer, Optimizer, RandomOptimizer, TrialView, get_optimizer
