@@ -16,6 +16,7 @@ forced delete re-parents children to their grandparent (an ancestor, so still ac
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import hashlib
 import json
@@ -133,9 +134,9 @@ class Registry:
             "params": config.pop("params"),
             "data_schema": config.pop("schema"),
             "model_config": config,
-            "fit_config": result.config.to_dict(),
+            "fit_config": _fields(result.config),
             "metrics": result.metrics,
-            "history": [h.to_dict() for h in result.history],
+            "history": [_fields(h) for h in result.history],
             "fingerprint": result.fingerprint,
             "seed": int(result.seed),
             "library_versions": result.library_versions,
@@ -401,6 +402,12 @@ def _check_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
             raise ParamError(f"tag names must be non-empty strings, got {k!r}")
         out[k] = v if isinstance(v, str) else json.dumps(v)
     return out
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A flat record's fields as a dict: what its ``to_dict`` gives, without ``dataclasses.asdict``'s deep copy
+    (the JSON encoder reads nested values as they are)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 def _predictor() -> type[Predictor]:

@@ -17,6 +17,7 @@ S3-compatible server) come from the URL's query string or the ``storage_options`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -254,27 +255,32 @@ class ArtifactStore:
             pass
         tmp_dir = os.path.join(self._root, "tmp")
         tmp = os.path.join(tmp_dir, f"{digest}.{secrets.token_hex(8)}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         try:
-            for first in (True, False):
-                try:
-                    with open(tmp, "wb") as f:
-                        f.write(data)
-                        if self.fsync:  # on disk before any database row names them, even across a power loss
-                            f.flush()
-                            os.fsync(f.fileno())
-                    break
-                except FileNotFoundError:  # the first write into this store: make its folders
-                    if not first:
-                        raise
-                    os.makedirs(tmp_dir, exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
+        except FileNotFoundError:  # the first write into this store: make its folders
+            os.makedirs(tmp_dir, exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
+        done = False
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if self.fsync:  # on disk before any database row names them, even across a power loss
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             try:
                 os.replace(tmp, final)
-            except FileNotFoundError:  # first blob with this two-character prefix
+            except FileNotFoundError:  # the first blob with this two-character prefix
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 os.replace(tmp, final)
+            done = True
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            if not done:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
         if self.fsync:
             _fsync_dir(Path(final).parent)
 

@@ -13,6 +13,7 @@ see "database is locked". Readers use ``read(fn)``: a snapshot that never waits 
 
 from __future__ import annotations
 
+import operator
 import os
 import random
 import threading
@@ -50,6 +51,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 TABLE_MODULES = ("modelyard.store.versions", "modelyard.store.trials")
 
 _SQLITE_BUSY_MS = 60_000
+_WAL_CHECKPOINT_PAGES = 10_000
 _PG_CONNECT_TIMEOUT_S = 10
 _PG_OPEN_LOCK = 0x6D6F64656C79  # pg_advisory_xact_lock key serializing schema creation ("modely")
 _READONLY = "modelyard_readonly"
@@ -84,7 +86,7 @@ class Database:
         self._lock_pid = 0
         self._thread_lock = threading.Lock()
         self._reader: Engine | None = None
-        self._compiled: dict[Any, tuple[str, tuple[str, ...] | None]] = {}
+        self._compiled: dict[Any, tuple[str, bool, dict[str, Any], Callable[[Any], tuple[Any, ...]]]] = {}
         try:
             parsed = make_url(self.url)
             if parsed.get_backend_name() == "sqlite":
@@ -163,6 +165,44 @@ class Database:
                     raise self._map(e) from e
                 raise  # constraint violations and the like: the caller knows what they mean
 
+    def run_fast(self, fn: Callable[[Any], Any], *, retries: int = 30) -> Any:
+        """``run`` on a pooled DBAPI connection, for hot writes whose ``fn`` uses only ``fetch(conn, ...)``.
+
+        The transaction is begun (BEGIN IMMEDIATE on SQLite) and committed on the driver directly,
+        which saves SQLAlchemy's transaction bookkeeping -- a third of a small write's time.
+        Retries, the writer queue and error mapping are those of ``run``.
+        """
+        dbapi = self.engine.dialect.loaded_dbapi
+        attempt = 0
+        while True:
+            try:
+                with self._writer_turn():
+                    pooled = self.engine.raw_connection()
+                    try:
+                        conn = pooled.dbapi_connection
+                        try:
+                            if self.dialect == "sqlite":
+                                conn.execute("BEGIN IMMEDIATE")
+                            result = fn(conn)
+                            conn.commit()
+                            return result
+                        except BaseException:
+                            conn.rollback()
+                            raise
+                    finally:
+                        pooled.close()
+            except dbapi.Error as e:  # BEGIN or COMMIT themselves failed
+                error: DBAPIError = DBAPIError.instance(None, None, e, dbapi.Error, dialect=self.engine.dialect)
+            except (OperationalError, DBAPIError) as e:
+                error = e
+            if _is_locked(error) and attempt < retries:
+                attempt += 1
+                time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+                continue
+            if isinstance(error, OperationalError):
+                raise self._map(error) from error
+            raise error
+
     def read(self, fn: Callable[[Connection], Any]) -> Any:
         """Run ``fn(conn)`` in a read-only snapshot that does not wait for writers."""
         if self._reader is None:  # an engine view sharing the pool, with the options set once
@@ -183,37 +223,46 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 names, rows = self.fetch(conn, stmt, params, limit=1)
-        except OperationalError as e:  # raised by connect()
+        except OperationalError as e:
             raise self._map(e) from e
         return dict(zip(names, rows[0])) if rows else None
 
-    def fetch(self, conn: Connection, stmt: Any, params: dict[str, Any] | None = None, *,
+    def fetch(self, conn: Any, stmt: Any, params: dict[str, Any] | None = None, *,
               limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Column names and rows of a SELECT, run on ``conn``'s DBAPI connection (inside its transaction).
+        """Column names and rows of a statement on ``conn`` (a Connection's DBAPI connection, or a DBAPI one).
 
         The statement is compiled once per Database and executed by the driver directly,
         skipping SQLAlchemy's per-execution and per-row work -- several times faster for hot
-        reads and long listings. Values are the driver's own (no SQLAlchemy type processing):
-        use it for text and numbers. ``limit`` stops fetching after that many rows.
+        reads, long listings and the statements of a registration. Values are the driver's own
+        (no SQLAlchemy type processing): use it for text, numbers and booleans. A statement
+        without result rows (an INSERT without RETURNING) gives no names and no rows. Driver
+        errors come out as SQLAlchemy's (so ``run`` retries lock conflicts as usual).
         """
         compiled = self._compiled.get(stmt)
         if compiled is None:
             c = stmt.compile(dialect=self.engine.dialect)
-            compiled = self._compiled[stmt] = (str(c), tuple(c.positiontup) if c.positional else None)
-        sql, order = compiled
-        params = params or {}
-        args = tuple(params[k] for k in order) if order is not None else params
+            # values the statement carries itself (literals SQLAlchemy binds), under the caller's ``params``
+            fixed = {k: v for k, v in c.params.items() if v is not None}
+            order = tuple(c.positiontup) if c.positional else None
+            pick = (lambda p, k=order[0]: (p[k],)) if order and len(order) == 1 else (
+                operator.itemgetter(*order) if order else (lambda p: ()))
+            compiled = self._compiled[stmt] = (str(c), order is not None, fixed, pick)
+        sql, positional, fixed, pick = compiled
+        params = ({**fixed, **params} if params else fixed) if fixed else (params or {})
+        args = pick(params) if positional else params
+        dbapi = self.engine.dialect.loaded_dbapi
         try:
-            cursor = conn.connection.dbapi_connection.cursor()
+            cursor = (conn.connection.dbapi_connection if isinstance(conn, Connection) else conn).cursor()
             try:
                 cursor.execute(sql, args)
+                if cursor.description is None:
+                    return [], []
                 rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
-                names = [d[0] for d in cursor.description]
+                return [d[0] for d in cursor.description], rows
             finally:
                 cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as e:
-            raise self._map(OperationalError(sql, args, e)) from e
-        return names, rows
+        except dbapi.Error as e:
+            raise DBAPIError.instance(sql, args, e, dbapi.Error, dialect=self.engine.dialect) from e
 
     def ping(self) -> None:
         """Raise StoreError if the database cannot be reached."""
@@ -358,6 +407,9 @@ def _sqlite_setup(engine: Engine, *, durable: bool) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA synchronous={sync}")
+        # checkpoint the WAL every ~40 MB instead of ~4 MB: small commits (a registration dirties a dozen
+        # pages) then share each checkpoint's copy of hot pages, which halves the cost of a commit
+        cur.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

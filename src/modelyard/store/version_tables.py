@@ -4,7 +4,8 @@ Tables (declared on ``db.metadata``)::
 
     model_names         name PK, next_number       per-name counter: numbers come from the database
     model_versions      id PK, name, number, ...   immutable; UNIQUE(name, number); what listings read
-    model_version_data  id PK, params, metrics, history, schema, ...   the immutable payload, 1:1
+    model_version_data  id PK, payload          the immutable payload (params, metrics, history, schema,
+                                                   ... as one JSON object), 1:1
     model_lineage       child_id PK, parent_id, diff, retrained, via
                                                    one row per version (parent NULL for a root); the only
                                                    mutable part of lineage: a forced delete re-parents
@@ -42,11 +43,11 @@ from .db import metadata
 _new = object.__new__
 
 __all__ = [
-    "DATA_FIELDS",
-    "JSON_FIELDS",
+    "PAYLOAD_FIELDS",
     "alias_history",
     "dumps",
     "edge_from_row",
+    "encode_version",
     "group_pairs",
     "loads",
     "model_aliases",
@@ -55,23 +56,28 @@ __all__ = [
     "model_version_data",
     "model_versions",
     "param_diff",
+    "payload_params",
     "summary_from_row",
     "version_from_row",
     "version_from_values",
 ]
 
+# Tables keyed by text and read by key are WITHOUT ROWID on SQLite (one B-tree instead of a table plus a key
+# index): every registration writes a page per B-tree it touches, so fewer B-trees, fewer writes.
 model_names = Table(
     "model_names",
     metadata,
     Column("name", String(200), primary_key=True),
     Column("next_number", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # A version is two immutable rows: ``model_versions`` holds what listings, refs and lineage
 # walks read, ``model_version_data`` the large JSON (params, metrics, history, schema, ...).
 # Kept apart, a listing of thousands of versions reads a few small pages per hundred rows
-# instead of every version's payload.
+# instead of every version's payload. (``model_versions`` keeps its rowid: listings scan it in
+# (name, number) order through an index, and a rowid lookup is cheaper than a text key's.)
 model_versions = Table(
     "model_versions",
     metadata,
@@ -92,24 +98,18 @@ model_versions = Table(
     Column("description", Text),
     Column("source", Text, nullable=False),
     UniqueConstraint("name", "number", name="uq_model_versions_name_number"),
-    Index("ix_model_versions_artifact", "artifact"),
 )
 
 model_version_data = Table(
     "model_version_data",
     metadata,
     Column("id", String(64), ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
-    Column("params", Text, nullable=False),
-    Column("model_config", Text, nullable=False),
-    Column("fit_config", Text, nullable=False),
-    Column("library_versions", Text, nullable=False),
-    Column("split", Text, nullable=False),
-    Column("links", Text, nullable=False),
-    Column("metrics", Text, nullable=False),
-    Column("history", Text, nullable=False),
-    Column("data_schema", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # one JSON object holding the PAYLOAD_FIELDS
+    sqlite_with_rowid=False,
 )
-DATA_FIELDS = frozenset(c.name for c in model_version_data.columns) - {"id"}
+# what a version's payload holds: written and read as one JSON document (one encode, one decode)
+PAYLOAD_FIELDS = ("params", "model_config", "fit_config", "library_versions", "split", "links", "metrics", "history",
+                  "data_schema")
 
 model_lineage = Table(
     "model_lineage",
@@ -120,6 +120,7 @@ model_lineage = Table(
     Column("retrained", Boolean, nullable=False),
     Column("via", Text, nullable=False),
     Index("ix_model_lineage_parent", "parent_id"),
+    sqlite_with_rowid=False,
 )
 
 model_aliases = Table(
@@ -228,12 +229,6 @@ def edge_from_row(child_id: str, parent_id: str, diff: str, retrained: Any, via:
     return edge
 
 
-JSON_FIELDS = frozenset(
-    {"params", "model_config", "fit_config", "metrics", "history", "data_schema", "library_versions", "tags",
-     "split", "links"}
-)
-
-
 def version_from_row(row: Mapping[str, Any]) -> Version:
     """A Version from a full row: versions and payload columns, ``parent_id`` and ``aliases_csv``."""
     csv = row["aliases_csv"]
@@ -241,17 +236,33 @@ def version_from_row(row: Mapping[str, Any]) -> Version:
 
 
 def version_from_values(r: Mapping[str, Any], parent_id: str | None, aliases: tuple[str, ...]) -> Version:
-    """A Version from the values of its two rows (JSON columns still encoded)."""
+    """A Version from the values of its two rows (``tags`` and ``payload`` still JSON)."""
+    p = json.loads(r["payload"])
     return Version(
-        id=r["id"], name=r["name"], number=int(r["number"]), family=r["family"], params=loads(r["params"]),
-        fit_config=FitConfig.from_dict(loads(r["fit_config"])), metrics=loads(r["metrics"]),
-        history=tuple(EpochLog.from_dict(h) for h in loads(r["history"])),
-        schema=Schema.from_dict(loads(r["data_schema"])), fingerprint=r["fingerprint"], seed=int(r["seed"]),
-        library_versions=loads(r["library_versions"]), parent_id=parent_id, artifact=r["artifact"],
-        artifact_size=int(r["artifact_size"]), created_at=float(r["created_at"]), creator=r["creator"],
-        tags=loads(r["tags"]), description=r["description"], source=r["source"], split=loads(r["split"]),
-        links=loads(r["links"]), model_config=loads(r["model_config"]), aliases=aliases,
+        id=r["id"], name=r["name"], number=int(r["number"]), family=r["family"], params=p["params"],
+        fit_config=FitConfig.from_dict(p["fit_config"]), metrics=p["metrics"],
+        history=tuple(EpochLog.from_dict(h) for h in p["history"]), schema=Schema.from_dict(p["data_schema"]),
+        fingerprint=r["fingerprint"], seed=int(r["seed"]), library_versions=p["library_versions"],
+        parent_id=parent_id, artifact=r["artifact"], artifact_size=int(r["artifact_size"]),
+        created_at=float(r["created_at"]), creator=r["creator"], tags=loads(r["tags"]), description=r["description"],
+        source=r["source"], split=p["split"], links=p["links"], model_config=p["model_config"], aliases=aliases,
     )
+
+
+def encode_version(fields: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The ``model_versions`` values (tags as JSON) and the payload JSON of a version's ``fields``."""
+    row = {k: v for k, v in fields.items() if k not in PAYLOAD_FIELDS}
+    row["tags"] = dumps(row.get("tags") or {})
+    payload = {k: fields[k] for k in PAYLOAD_FIELDS}
+    try:  # the payload need not be canonical (nothing hashes or compares it): skip sorting its keys
+        return row, json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_default)
+    except ValueError:  # a NaN or infinity somewhere
+        return row, json.dumps(_clean(payload), separators=(",", ":"), allow_nan=False)
+
+
+def payload_params(payload: str) -> dict[str, Any]:
+    """The hyperparameters in a payload JSON."""
+    return json.loads(payload)["params"]
 
 
 def group_pairs(rows: Iterable[Sequence[Any]]) -> dict[str, list[str]]:

@@ -9,22 +9,22 @@ Every method is one transaction (``Database.run`` for writes, retried on lock co
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, literal_column, select, text, update
 
-from ..errors import LineageError
+from ..errors import LineageError, NotFoundError
 from ..records import AliasMove, Deletion, Lineage, LineageEdge, Version, VersionSummary
 from . import refs
 from .db import Database
 from .version_tables import (
-    DATA_FIELDS,
-    JSON_FIELDS,
     alias_history,
     dumps,
     edge_from_row,
+    encode_version,
     group_pairs,
     loads,
     model_aliases,
@@ -33,6 +33,7 @@ from .version_tables import (
     model_version_data,
     model_versions,
     param_diff,
+    payload_params,
     summary_from_row,
     version_from_row,
     version_from_values,
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 _MAX_DEPTH = 1_000_000  # guards the recursive queries against a damaged store
+_FULL_ID = re.compile(r"^[0-9a-f]{64}$")
 _MAX_ROWS = 2**62  # "no limit" for a listing that has an offset
 _SUMMARY = (
     model_versions.c.id, model_versions.c.name, model_versions.c.number, model_versions.c.family,
@@ -104,7 +106,7 @@ def _full_queries(dialect: str) -> tuple[Any, Any, Any]:
     # a literal separator keeps the statement fully cacheable (a bound one is re-rendered per call)
     csv = (select(agg(held.c.alias, literal_column("','"))).where(held.c.version_id == _ID)
            .correlate(model_versions).scalar_subquery().label("aliases_csv"))
-    full = (select(model_versions, *[c for c in model_version_data.c if c.name != "id"], model_lineage.c.parent_id, csv)
+    full = (select(model_versions, model_version_data.c.payload, model_lineage.c.parent_id, csv)
             .join(model_version_data, model_version_data.c.id == _ID)
             .join(model_lineage, model_lineage.c.child_id == _ID))
     return (
@@ -115,7 +117,7 @@ def _full_queries(dialect: str) -> tuple[Any, Any, Any]:
     )
 
 
-_Q_PARAMS = select(model_version_data.c.params).where(model_version_data.c.id == bindparam("id"))
+_Q_PAYLOAD = select(model_version_data.c.payload).where(model_version_data.c.id == bindparam("id"))
 _Q_REF = select(_NAME, _NUMBER).where(_ID == bindparam("id"))
 _Q_SUMMARY = (select(*_SUMMARY, model_lineage.c.parent_id)
               .join(model_lineage, model_lineage.c.child_id == _ID).where(_ID == bindparam("id")))
@@ -131,9 +133,10 @@ _Q_ROWS_NAME_PAGE = _Q_ROWS_NAME.limit(bindparam("limit")).offset(bindparam("off
 _Q_PARENTS = select(model_lineage.c.child_id, model_lineage.c.parent_id).where(model_lineage.c.parent_id.isnot(None))
 _Q_PARENTS_NAME = _Q_PARENTS.join(model_versions, _ID == model_lineage.c.child_id).where(_NAME == bindparam("name"))
 _Q_OWN_EDGE = select(model_lineage).where(model_lineage.c.child_id == bindparam("id"))
-_INSERT_VERSION = model_versions.insert()
-_INSERT_DATA = model_version_data.insert()
-_INSERT_LINEAGE = model_lineage.insert()
+# inserts with every column bound, so one compiled statement serves every registration
+_INSERT_VERSION = model_versions.insert().values({c.name: bindparam(c.name) for c in model_versions.c})
+_INSERT_DATA = model_version_data.insert().values({c.name: bindparam(c.name) for c in model_version_data.c})
+_INSERT_LINEAGE = model_lineage.insert().values({c.name: bindparam(c.name) for c in model_lineage.c})
 
 
 class VersionStore:
@@ -155,29 +158,32 @@ class VersionStore:
     # --- writes ---------------------------------------------------------------------------
     def create(self, fields: Mapping[str, Any], *, parent: str | None, retrained: bool) -> Version:
         """Insert a version of ``fields["name"]`` numbered by the database, with its lineage row."""
-        row = {k: (dumps(v) if k in JSON_FIELDS else v) for k, v in fields.items()}
-        params = loads(row["params"])
+        row, payload = encode_version(fields)
+        parent_id = parent if parent is None or _FULL_ID.match(parent) else self.resolve(parent).id
 
-        def txn(conn: Connection) -> Version:
+        def txn(conn: Any) -> Version:
+            # the whole transaction on the DBAPI fast path: a registration is four small statements,
+            # and SQLAlchemy's per-statement and per-transaction work would cost more than SQLite's
+            fetch = self.db.fetch
             now = round(time.time(), 6)  # microseconds: what the ISO form in to_dict keeps
             diff: dict[str, Any] = {}
-            parent_id = None
-            if parent is not None:
-                parent_id = refs.resolve(conn, parent)
-                parent_params = conn.execute(_Q_PARAMS, {"id": parent_id}).scalar_one()
-                diff = param_diff(loads(parent_params), params)
-            number = int(conn.execute(self._allocate, {"name": row["name"], "now": now}).scalar_one()) - 1
+            if parent_id is not None:
+                found = fetch(conn, _Q_PAYLOAD, {"id": parent_id})[1]
+                if not found:
+                    raise NotFoundError(f"parent version {parent!r} does not exist (deleted meanwhile?); pick another")
+                diff = param_diff(payload_params(found[0][0]), fields["params"])
+            number = int(fetch(conn, self._allocate, {"name": row["name"], "now": now})[1][0][0]) - 1
             values = {**row, "number": number, "created_at": now}
-            conn.execute(_INSERT_VERSION, {k: v for k, v in values.items() if k not in DATA_FIELDS})
-            conn.execute(_INSERT_DATA, {"id": row["id"], **{k: values[k] for k in DATA_FIELDS}})
-            conn.execute(_INSERT_LINEAGE, {
+            fetch(conn, _INSERT_VERSION, values)
+            fetch(conn, _INSERT_DATA, {"id": row["id"], "payload": payload})
+            fetch(conn, _INSERT_LINEAGE, {
                 "child_id": row["id"], "parent_id": parent_id,
                 "diff": dumps({k: list(v) for k, v in diff.items()}),
                 "retrained": bool(retrained) if parent_id else False, "via": "[]",
             })
-            return version_from_values(values, parent_id, ())
+            return version_from_values({**values, "payload": payload}, parent_id, ())
 
-        return self.db.run(txn)
+        return self.db.run_fast(txn)
 
     def set_alias(self, name: str, alias: str, ref: str, *, user: str, reason: str | None) -> AliasMove:
         """Point ``name@alias`` at ``ref`` (a version of ``name``) and record the move."""
@@ -281,11 +287,11 @@ class VersionStore:
         if own.parent_id is None:
             values = {"parent_id": None, "diff": "{}", "retrained": False, "via": dumps(via)}
         else:
-            params = dict(conn.execute(
-                select(model_version_data.c.id, model_version_data.c.params)
+            payloads = dict(conn.execute(
+                select(model_version_data.c.id, model_version_data.c.payload)
                 .where(model_version_data.c.id.in_([child, own.parent_id]))
             ).all())
-            diff = param_diff(loads(params[own.parent_id]), loads(params[child]))
+            diff = param_diff(payload_params(payloads[own.parent_id]), payload_params(payloads[child]))
             values = {
                 "parent_id": own.parent_id, "diff": dumps({k: list(v) for k, v in diff.items()}),
                 "retrained": bool(edge.retrained) or bool(own.retrained), "via": dumps(via),
