@@ -86,10 +86,13 @@ def seed(folder: Path, n_trials: int, n_versions: int):
             hrows += [{"name": f"m{m:03d}", "alias": "production", "from_id": None, "to_id": prev, "from_number": None,
                        "to_number": chain, "at": now + j, "user": "bench", "reason": "release", "action": "set"}
                       for j in range(10)]
-        data_cols = {c.name for c in sv.model_version_data.columns}  # the payload lives in its own table
-        conn.execute(sv.model_versions.insert(), [{k: v for k, v in r.items() if k == "id" or k not in data_cols}
+        # the payload is one JSON document in its own table
+        from modelyard.store.version_tables import PAYLOAD_FIELDS
+
+        conn.execute(sv.model_versions.insert(), [{k: v for k, v in r.items() if k not in PAYLOAD_FIELDS}
                                                   for r in vrows])
-        conn.execute(sv.model_version_data.insert(), [{k: v for k, v in r.items() if k in data_cols} for r in vrows])
+        conn.execute(sv.model_version_data.insert(), [
+            {"id": r["id"], "payload": json.dumps({k: json.loads(r[k]) for k in PAYLOAD_FIELDS})} for r in vrows])
         conn.execute(sv.model_lineage.insert(), lrows)
         conn.execute(sv.model_aliases.insert(), arows)
         conn.execute(sv.alias_history.insert(), hrows)
