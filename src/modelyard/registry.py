@@ -335,7 +335,9 @@ class Registry:
     def gc(self, *, older_than: float = 3600.0, dry_run: bool = False) -> list[str]:
         """Remove artifacts no version references, if older than ``older_than`` seconds; returns their digests.
 
-        The age guard protects registrations in flight, whose weights are written just before their row.
+        The age guard protects registrations in flight, whose weights are written just before their
+        row (a local store also refreshes the time of a blob a registration re-uses; an object store
+        cannot, so there run gc while nobody registers weights identical to a deleted version's).
         """
         used = self.versions.artifacts_in_use()
         cutoff = time.time() - older_than

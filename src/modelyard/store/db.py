@@ -51,7 +51,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 TABLE_MODULES = ("modelyard.store.versions", "modelyard.store.trials")
 
 _SQLITE_BUSY_MS = 60_000
-_WAL_CHECKPOINT_PAGES = 10_000
 _PG_CONNECT_TIMEOUT_S = 10
 _PG_OPEN_LOCK = 0x6D6F64656C79  # pg_advisory_xact_lock key serializing schema creation ("modely")
 _READONLY = "modelyard_readonly"
@@ -407,9 +406,6 @@ def _sqlite_setup(engine: Engine, *, durable: bool) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA synchronous={sync}")
-        # checkpoint the WAL every ~40 MB instead of ~4 MB: small commits (a registration dirties a dozen
-        # pages) then share each checkpoint's copy of hot pages, which halves the cost of a commit
-        cur.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
