@@ -488,22 +488,6 @@ class Deletion:
 
 __all__ += ["TrialState", "Trial", "StudyInfo"]
 
-def _iso(t: float) -> str:
-    """Seconds since the epoch as ISO-8601 UTC with milliseconds, e.g. ``2025-01-31T12:00:00.123Z``."""
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _from_iso(s: str | float) -> float:
-    """Inverse of ``_iso`` (numbers pass through)."""
-    import datetime as _dt
-
-    if isinstance(s, (int, float)):
-        return float(s)
-    return _dt.datetime.fromisoformat(s).timestamp()
-
-
 
 class TrialState(str, Enum):
     """Where a trial is in its life: running, or finished as complete, pruned or failed."""
