@@ -258,8 +258,10 @@ class ArtifactStore:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         try:
             fd = os.open(tmp, flags, 0o644)
-        except FileNotFoundError:  # the first write into this store: make its folders
+        except FileNotFoundError:  # the first write into this store: make its folders, all 256 prefixes at once
             os.makedirs(tmp_dir, exist_ok=True)
+            for i in range(256):  # (so no later write pays for a mkdir)
+                os.makedirs(os.path.join(self._root, "sha256", f"{i:02x}"), exist_ok=True)
             fd = os.open(tmp, flags, 0o644)
         done = False
         try:
