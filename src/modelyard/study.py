@@ -336,7 +336,15 @@ class Study:
     def _abandon_active(self) -> None:
         """Give back the slots of this process's running trials (Ctrl-C): failed, uncounted, so a resume reruns them."""
         with self._active_lock:
-            numbers = list(self._active)
+            numbers = set(self._active)
+        # a Ctrl-C that lands between a claim's commit and its registration above leaves a trial that only the
+        # store knows about: find it by this process's worker id
+        me = _worker_id().rsplit(":", 1)[0]  # host:pid, any thread of this process
+        try:
+            numbers |= {t.number for t in self._store.trials(self.name, [TrialState.RUNNING])
+                        if (t.worker or "").rsplit(":", 1)[0] == me}
+        except Exception:  # noqa: BLE001  (best effort while stopping; the heartbeat check is the backstop)
+            pass
         for n in numbers:
             try:
                 self.tell(n, state=TrialState.FAILED, error=INTERRUPTED_REASON)
