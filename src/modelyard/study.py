@@ -343,8 +343,8 @@ class Study:
         try:
             numbers |= {t.number for t in self._store.trials(self.name, [TrialState.RUNNING])
                         if (t.worker or "").rsplit(":", 1)[0] == me}
-        except Exception:  # noqa: BLE001  (best effort while stopping; the heartbeat check is the backstop)
-            pass
+        except Exception as e:  # noqa: BLE001  (best effort while stopping; the heartbeat check is the backstop)
+            log.debug("could not list running trials while stopping: %s", e)
         for n in numbers:
             try:
                 self.tell(n, state=TrialState.FAILED, error=INTERRUPTED_REASON)
