@@ -486,7 +486,7 @@ class Deletion:
 
 # --- tuning records (tune/, study.py) -------------------------------------------------
 
-__all__ += ["TrialState", "Trial", "StudyInfo"]
+__all__ += ["StudyInfo", "Trial", "TrialState"]
 
 
 class TrialState(str, Enum):
