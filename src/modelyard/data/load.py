@@ -173,15 +173,7 @@ def from_frame(
     frame = to_frame(frame)
     cols = [str(c) for c in frame.columns]
     frame.columns = cols
-    if len(cols) < 2:
-        raise DataError(f"{source!r} has {len(cols)} column(s); it needs at least one feature and a target")
-    if target is None:
-        guess = [c for c in _TARGET_GUESSES if c in cols]
-        if not guess:
-            raise DataError(f"no target column given; pass --target with one of: {', '.join(cols)}")
-        target = guess[0]
-    if target not in cols:
-        raise DataError(f"target column {target!r} is not in {source!r}; its columns are: {', '.join(cols)}")
+    target = resolve_target(cols, target, source)
     if len(frame) == 0:
         raise DataError(f"{source!r} has no rows; use a file with data")
 
@@ -205,6 +197,20 @@ def from_frame(
     schema = Schema(columns=tuple(columns), target=target, task=t, classes=classes)
     X = frame_to_matrix(frame, schema, drop=drop if drop.any() else None)
     return Dataset(X, y, schema, source)
+
+
+def resolve_target(cols: list[str], target: str | None, source: str) -> str:
+    """The target column among ``cols``: the one named, else a conventional name; DataError otherwise."""
+    if len(cols) < 2:
+        raise DataError(f"{source!r} has {len(cols)} column(s); it needs at least one feature and a target")
+    if target is None:
+        guess = [c for c in _TARGET_GUESSES if c in cols]
+        if not guess:
+            raise DataError(f"no target column given; pass --target with one of: {', '.join(cols)}")
+        target = guess[0]
+    if target not in cols:
+        raise DataError(f"target column {target!r} is not in {source!r}; its columns are: {', '.join(cols)}")
+    return target
 
 
 def _infer_column(name: str, values: NDArray) -> Column:

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from ..data.dataset import Dataset
 from ..data.encode import frame_to_matrix
-from ..data.load import _TARGET_GUESSES, _encode_target, _infer_column, infer_task, load_dataset
+from ..data.load import _encode_target, _infer_column, infer_task, load_dataset, resolve_target
 from ..data.split import split
 from ..data.validate import check_finite, missing_mask
 from ..errors import DataError
@@ -117,15 +117,7 @@ def _parquet(
         raise DataError(f"cannot parse {str(path)!r} as parquet: {e}; check that the file is valid") from e
     arrow = pf.schema_arrow
     cols = [str(c) for c in arrow.names]
-    if len(cols) < 2:
-        raise DataError(f"{str(path)!r} has {len(cols)} column(s); it needs at least one feature and a target")
-    if target is None:
-        guess = [c for c in _TARGET_GUESSES if c in cols]
-        if not guess:
-            raise DataError(f"no target column given; pass --target with one of: {', '.join(cols)}")
-        target = guess[0]
-    if target not in cols:
-        raise DataError(f"target column {target!r} is not in {str(path)!r}; its columns are: {', '.join(cols)}")
+    target = resolve_target(cols, target, str(path))
     n = pf.metadata.num_rows
     if n == 0:
         raise DataError(f"{str(path)!r} has no rows; use a file with data")
