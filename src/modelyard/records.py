@@ -13,11 +13,11 @@ from enum import Enum
 from typing import Any
 
 __all__ = [
-    "Task",
     "Column",
-    "Schema",
-    "FitConfig",
     "EpochLog",
+    "FitConfig",
+    "Schema",
+    "Task",
 ]
 
 
