@@ -64,7 +64,9 @@ def test_durable_mode_fsyncs_weights_and_commits(tmp_path, monkeypatch):
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
     yard.artifacts.put(b"weights")
-    assert len(calls) == 2  # the file, then its folder
+    assert len(calls) == 3  # a new pack's folder entry, the bytes, then their index entry
+    yard.artifacts.put(b"more weights")
+    assert len(calls) == 5  # the bytes, then their index entry
     yard.close()
     assert not Yard(tmp_path / "t", durable=False).durable
 

@@ -345,6 +345,8 @@ class Registry:
         if not dry_run:
             for d in doomed:
                 self.artifacts.delete(d)
+            if doomed:
+                self.artifacts.compact()  # a local store's packs give the deleted bytes back
         return doomed
 
 

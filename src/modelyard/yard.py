@@ -140,9 +140,11 @@ class Yard:
         return {"store": self.db.safe_url, "artifacts": self.artifacts.url}
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections and open artifact files."""
         if self._db is not None:
             self._db.dispose()
+        if self._artifacts is not None:
+            self._artifacts.close()
 
     # --- internals --------------------------------------------------------------------
     def _artifacts_url(self) -> str:

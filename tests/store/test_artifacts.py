@@ -18,36 +18,64 @@ from modelyard.store.artifacts import (
     state_from_bytes,
     state_to_bytes,
 )
+from modelyard.store.packs import PACK_LIMIT
+from modelyard.testing.stores import overwrite_artifact
 
 
-def test_layout_is_content_addressed_and_leaves_no_temporary_files(tmp_path):
+SMALL, LARGE = b"abc", bytes(range(256)) * (PACK_LIMIT // 256 + 1)
+
+
+def test_small_blobs_are_packed_and_large_ones_get_a_file(tmp_path):
     store = ArtifactStore(tmp_path)
-    d = store.put(b"abc")
-    assert d == digest_of(b"abc")
-    assert (tmp_path / "sha256" / d[:2] / d).read_bytes() == b"abc"
+    small, large = store.put(SMALL), store.put(LARGE)
+    assert small == digest_of(SMALL) and large == digest_of(LARGE)
+    where = store.locate(small)
+    assert where.path.parent == tmp_path / "packs" and where.path.read_bytes()[where.offset:][:3] == SMALL
+    assert store.locate(large).path == tmp_path / "sha256" / large[:2] / large
+    assert (tmp_path / "sha256" / large[:2] / large).read_bytes() == LARGE
     assert list((tmp_path / "tmp").iterdir()) == []
+    assert store.size(small) == 3 and store.size(large) == len(LARGE)
 
 
-def test_put_replaces_a_damaged_copy(tmp_path):
+@pytest.mark.parametrize("data", [SMALL, LARGE], ids=["packed", "file"])
+def test_put_replaces_a_damaged_copy(tmp_path, data):
     store = ArtifactStore(tmp_path)
-    d = store.put(b"good bytes")
-    (tmp_path / "sha256" / d[:2] / d).write_bytes(b"bad bytes!")
-    with pytest.raises(CorruptArtifactError):
+    d = store.put(data)
+    overwrite_artifact(store, d, bytes([data[0] ^ 1]) + data[1:])
+    with pytest.raises(CorruptArtifactError, match=d):
         store.get(d)
-    assert store.put(b"good bytes") == d and store.get(d) == b"good bytes"
+    assert store.put(data) == d and store.get(d) == data
+    assert ArtifactStore(tmp_path).get(d) == data  # a new reader finds the good copy too
 
 
-def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("data", "call"), [(SMALL, "pwrite"), (LARGE, "replace")], ids=["packed", "file"])
+def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch, data, call):
     store = ArtifactStore(tmp_path)
+    store.put(b"before")
 
-    def boom(src, dst):
+    def boom(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", boom)
+    monkeypatch.setattr(os, call, boom)
     with pytest.raises(ArtifactError, match=r"cannot write artifact .*No space left"):
-        store.put(b"data")
+        store.put(data)
     monkeypatch.undo()
-    assert list((tmp_path / "tmp").iterdir()) == [] and list(store.digests()) == []
+    assert [d for d, _ in store.digests()] == [digest_of(b"before")]
+    assert [d for d, _ in ArtifactStore(tmp_path).digests()] == [digest_of(b"before")]
+    assert not (tmp_path / "tmp").exists() or list((tmp_path / "tmp").iterdir()) == []
+    assert store.put(data) == digest_of(data) and ArtifactStore(tmp_path).get(digest_of(data)) == data
+
+
+def test_delete_then_compact_gives_the_bytes_back(tmp_path):
+    store = ArtifactStore(tmp_path)
+    keep, gone, big = store.put(b"keep" * 100), store.put(b"gone" * 100), store.put(LARGE)
+    assert store.delete(gone) and store.delete(big) and not store.delete(gone)
+    assert [d for d, _ in store.digests()] == [keep]
+    before = sum(f.stat().st_size for f in (tmp_path / "packs").iterdir())
+    assert store.compact() >= 400
+    assert sum(f.stat().st_size for f in (tmp_path / "packs").iterdir()) < before
+    assert ArtifactStore(tmp_path).get(keep) == b"keep" * 100 and store.get(keep) == b"keep" * 100
+    assert not ArtifactStore(tmp_path).exists(gone) and store.compact() == 0
 
 
 def test_unwritable_location_is_one_clear_error(tmp_path):

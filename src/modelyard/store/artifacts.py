@@ -3,13 +3,17 @@
 Layout under the root (a folder or any fsspec URL such as ``s3://bucket/prefix``)::
 
     sha256/ab/abcdef...      the bytes whose sha256 hex digest is abcdef...
+    packs/                   local stores only: blobs under 1 MiB, appended to pack files (see ``packs``)
     tmp/                     local stores only: files being written (renamed into place when complete)
 
-A local write goes to ``tmp/`` and is renamed into place, so a reader never sees a partial
-file and a killed process leaves at most a stray temporary file. With ``fsync=True``
-(``MODELYARD_DURABLE=1``) the file and its folder are also fsynced before the database row
-that names them is written, so the weights survive a power loss whenever the row does. On object stores (S3, GCS,
-Azure) a single PUT is already all-or-nothing, so the object is written to its final key;
+A local store appends small blobs (every linear model, most MLPs and forests of a registry)
+to a pack file and indexes them after their bytes are written, so a reader never sees a partial
+blob and a registration creates no file: creating one costs more than the rest of a small
+registration. A larger blob is written to ``tmp/`` and renamed into place, so a killed process
+leaves at most a stray temporary file. With ``fsync=True`` (``MODELYARD_DURABLE=1``) the bytes
+are fsynced before they are indexed or renamed and before the database row that names them is
+written, so the weights survive a power loss whenever the row does. On object stores (S3, GCS,
+Azure) a single PUT is already all-or-nothing, so every object is written to its final key;
 other fsspec filesystems get a temporary key and a move. Identical bytes have one key, so
 they are stored once. Storage options for fsspec (e.g. ``endpoint_url`` for an
 S3-compatible server) come from the URL's query string or the ``storage_options`` argument.
@@ -30,8 +34,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import ArtifactError, CorruptArtifactError, StoreError
+from .packs import PACK_LIMIT, Location, PackStore
 
-__all__ = ["ArtifactStore", "digest_of", "split_storage_url", "state_from_bytes", "state_to_bytes"]
+__all__ = ["ArtifactStore", "Location", "digest_of", "split_storage_url", "state_from_bytes", "state_to_bytes"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SCALARS = "modelyard.scalars"
@@ -111,11 +116,18 @@ class ArtifactStore:
         if self._local:
             self._root = Path(base.removeprefix("file://")).expanduser().absolute()
             self.url = str(self._root)
+            self._packs: PackStore | None = PackStore(self._root, fsync=fsync)
         else:
             self._root = None
+            self._packs = None
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.url!r})"
+
+    def close(self) -> None:
+        """Release open pack files (a later write opens them again)."""
+        if self._packs is not None:
+            self._packs.close()
 
     # --- public API -------------------------------------------------------------------
     def put(self, data: bytes) -> str:
@@ -140,7 +152,10 @@ class ArtifactStore:
         """The bytes stored under ``digest``, verified against it (CorruptArtifactError on a mismatch)."""
         self._check(digest)
         try:
-            if self._local:
+            packed = self._packs.read(digest) if self._packs is not None else None
+            if packed is not None:
+                data = packed
+            elif self._local:
                 data = self._path(digest).read_bytes()
             else:
                 data = self._filesystem().cat_file(self._key(digest))
@@ -165,8 +180,8 @@ class ArtifactStore:
     def exists(self, digest: str) -> bool:
         """Whether bytes are stored under ``digest`` (not verified)."""
         self._check(digest)
-        if self._local:
-            return self._path(digest).is_file()
+        if self._packs is not None:
+            return self._packs.locate(digest) is not None or self._path(digest).is_file()
         return bool(self._filesystem().exists(self._key(digest)))
 
     def size(self, digest: str) -> int:
@@ -174,7 +189,8 @@ class ArtifactStore:
         self._check(digest)
         try:
             if self._local:
-                return self._path(digest).stat().st_size
+                where = self._packs.locate(digest)  # type: ignore[union-attr]
+                return where.length if where is not None else self._path(digest).stat().st_size
             return int(self._filesystem().size(self._key(digest)))
         except FileNotFoundError:
             raise ArtifactError(f"artifact {digest} is missing from {self.url}") from None
@@ -184,7 +200,11 @@ class ArtifactStore:
         self._check(digest)
         try:
             if self._local:
-                self._path(digest).unlink()
+                packed = self._packs.delete(digest)  # type: ignore[union-attr]
+                try:
+                    self._path(digest).unlink()
+                except FileNotFoundError:
+                    return packed
             else:
                 fs = self._filesystem()
                 key = self._key(digest)
@@ -198,13 +218,13 @@ class ArtifactStore:
     def digests(self) -> Iterator[tuple[str, float]]:
         """Every stored digest with its modification time (seconds since the epoch)."""
         if self._local:
+            found = dict(self._packs.live())  # type: ignore[union-attr]
             base = self._root / "sha256"  # type: ignore[operator]
-            if not base.is_dir():
-                return
-            for sub in sorted(base.iterdir()):
+            for sub in sorted(base.iterdir()) if base.is_dir() else ():
                 for f in sorted(sub.iterdir()) if sub.is_dir() else ():
                     if _HEX64.match(f.name):
-                        yield f.name, f.stat().st_mtime
+                        found[f.name] = max(found.get(f.name, 0.0), f.stat().st_mtime)
+            yield from sorted(found.items())
             return
         fs = self._filesystem()
         prefix = self._join("sha256")
@@ -216,6 +236,30 @@ class ArtifactStore:
             name = path.rsplit("/", 1)[-1]
             if _HEX64.match(name):
                 yield name, _mtime(info)
+
+    def locate(self, digest: str) -> Location:
+        """Where a local store keeps ``digest``'s bytes (a pack and the range in it, or a file of their own)."""
+        self._check(digest)
+        if not self._local:
+            raise ArtifactError(f"{self.url} is not a local folder; its artifacts have keys, not locations")
+        where = self._packs.locate(digest)  # type: ignore[union-attr]
+        if where is not None:
+            return where
+        path = self._path(digest)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise ArtifactError(f"artifact {digest} is missing from {self.url}") from None
+        return Location(path, 0, st.st_size, st.st_mtime)
+
+    def compact(self) -> int:
+        """Reclaim the space of deleted blobs in a local store's packs; returns the bytes freed (0 elsewhere)."""
+        if self._packs is None:
+            return 0
+        try:
+            return self._packs.compact()
+        except OSError as e:
+            raise ArtifactError(f"cannot compact the packs in {self.url}: {e}; check that it is writable") from e
 
     # --- internals --------------------------------------------------------------------
     def _check(self, digest: str) -> None:
@@ -245,6 +289,16 @@ class ArtifactStore:
         return self._fs
 
     def _put_local(self, digest: str, data: bytes) -> None:
+        packs = self._packs
+        assert packs is not None
+        if len(data) < PACK_LIMIT:
+            if packs.known(digest):
+                stored = packs.read(digest)
+                if stored is not None and digest_of(stored) == digest:
+                    packs.touch(digest)  # a fresh time: gc's age guard protects a blob that is being reused
+                    return  # already stored; a damaged copy is superseded below
+            packs.append(digest, data)
+            return
         final = os.path.join(self._root, "sha256", digest[:2], digest)
         try:
             with open(final, "rb") as f:

@@ -156,8 +156,14 @@ def register_many(store: str, name: str, count: int, result_path: str, worker: i
 def overwrite_artifact(store: Any, digest: str, data: bytes) -> None:
     """Replace the stored bytes of ``digest`` in place (to simulate corruption in tests)."""
     if store._local:
-        path = store._path(digest)
-        path.write_bytes(data)
+        where = store.locate(digest)
+        if where.offset == 0 and where.length == where.path.stat().st_size:  # a file of its own
+            where.path.write_bytes(data)
+        else:  # a range inside a pack
+            assert len(data) == where.length, "a packed blob can only be overwritten with as many bytes"
+            with open(where.path, "r+b") as f:
+                f.seek(where.offset)
+                f.write(data)
     else:
         store._filesystem().pipe_file(store._key(digest), data)
 
