@@ -12,7 +12,8 @@ Tables (declared on ``db.metadata``)::
     model_aliases       (name, alias) PK, version_id   where each alias points now
     alias_history       seq PK, name, alias, from, to, at, user, reason, action   append-only
 
-JSON columns hold canonical JSON (sorted keys, NaN as null), written by ``dumps``.
+JSON columns hold canonical JSON (sorted keys, NaN as null), written by ``dumps``; orjson writes and
+reads it when installed (a dependency), the standard library otherwise, with the same values.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+try:  # several times faster than the standard library at the payloads of a registration; optional
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the json module gives the same values
+    _orjson = None
 
 from ..errors import StoreError
 from ..records import EpochLog, FitConfig, LineageEdge, Schema, Version, VersionSummary
@@ -180,6 +186,11 @@ def _default(obj: Any) -> Any:
 
 def dumps(obj: Any) -> str:
     """Canonical JSON (sorted keys, no spaces, NaN and infinities as null) of ``obj``."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(obj, default=_default, option=_SORTED).decode()
+        except TypeError:  # orjson.JSONEncodeError: e.g. an int beyond 64 bits; the json module takes it
+            pass
     try:  # fast path: plain values, numpy scalars through ``default``
         return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_default)
     except ValueError:  # a NaN or infinity somewhere: clean the whole value first
@@ -192,7 +203,24 @@ def loads(s: str | None) -> Any:
         return None
     if s == "{}":
         return {}
-    return json.loads(s)
+    return _loads(s)
+
+
+def _encode_payload(payload: Any) -> str:
+    if _orjson is not None:
+        try:  # unsorted: nothing hashes or compares a payload
+            return _orjson.dumps(payload, default=_default, option=_UNSORTED).decode()
+        except TypeError:
+            pass
+    try:
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_default)
+    except ValueError:  # a NaN or infinity somewhere
+        return json.dumps(_clean(payload), separators=(",", ":"), allow_nan=False)
+
+
+_loads = _orjson.loads if _orjson is not None else json.loads
+_UNSORTED = (_orjson.OPT_SERIALIZE_NUMPY | _orjson.OPT_NON_STR_KEYS) if _orjson is not None else 0
+_SORTED = (_UNSORTED | _orjson.OPT_SORT_KEYS) if _orjson is not None else 0
 
 
 def param_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -213,7 +241,7 @@ def summary_from_row(row: Sequence[Any], parent_id: str | None, aliases: Mapping
     summary.__dict__.update(
         id=row[0], name=row[1], number=row[2], family=row[3], task=row[4], key_metric=row[5], key_value=row[6],
         parent_id=parent_id, aliases=tuple(sorted(held)) if held else (), created_at=row[7], creator=row[8],
-        tags={} if row[9] == "{}" else json.loads(row[9]),
+        tags={} if row[9] == "{}" else _loads(row[9]),
     )
     return summary
 
@@ -223,8 +251,8 @@ def edge_from_row(child_id: str, parent_id: str, diff: str, retrained: Any, via:
     edge = _new(LineageEdge)
     edge.__dict__.update(
         child_id=child_id, parent_id=parent_id,
-        diff={} if diff == "{}" else {k: (v[0], v[1]) for k, v in json.loads(diff).items()},
-        retrained=bool(retrained), via=() if via == "[]" else tuple(json.loads(via)),
+        diff={} if diff == "{}" else {k: (v[0], v[1]) for k, v in _loads(diff).items()},
+        retrained=bool(retrained), via=() if via == "[]" else tuple(_loads(via)),
     )
     return edge
 
@@ -237,7 +265,7 @@ def version_from_row(row: Mapping[str, Any]) -> Version:
 
 def version_from_values(r: Mapping[str, Any], parent_id: str | None, aliases: tuple[str, ...]) -> Version:
     """A Version from the values of its two rows (``tags`` and ``payload`` still JSON)."""
-    p = json.loads(r["payload"])
+    p = _loads(r["payload"])
     return Version(
         id=r["id"], name=r["name"], number=int(r["number"]), family=r["family"], params=p["params"],
         fit_config=FitConfig.from_dict(p["fit_config"]), metrics=p["metrics"],
@@ -253,16 +281,12 @@ def encode_version(fields: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """The ``model_versions`` values (tags as JSON) and the payload JSON of a version's ``fields``."""
     row = {k: v for k, v in fields.items() if k not in PAYLOAD_FIELDS}
     row["tags"] = dumps(row.get("tags") or {})
-    payload = {k: fields[k] for k in PAYLOAD_FIELDS}
-    try:  # the payload need not be canonical (nothing hashes or compares it): skip sorting its keys
-        return row, json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_default)
-    except ValueError:  # a NaN or infinity somewhere
-        return row, json.dumps(_clean(payload), separators=(",", ":"), allow_nan=False)
+    return row, _encode_payload({k: fields[k] for k in PAYLOAD_FIELDS})
 
 
 def payload_params(payload: str) -> dict[str, Any]:
     """The hyperparameters in a payload JSON."""
-    return json.loads(payload)["params"]
+    return _loads(payload)["params"]
 
 
 def group_pairs(rows: Iterable[Sequence[Any]]) -> dict[str, list[str]]:
