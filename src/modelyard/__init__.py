@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import *  # noqa: F403
+from .errors import *
 from .errors import __all__ as _errors_all
 
 __version__ = "0.1.0"
@@ -46,7 +46,8 @@ _LAZY = {
     "Comparison": ("modelyard.records", "Comparison"),
 }
 
-__all__ = sorted([*_LAZY, *_errors_all, "__version__"])
+__all__ = [*_LAZY, *_errors_all, "__version__"]  # noqa: PLE0604 - names of the lazy table (all str), sorted below
+__all__.sort()
 
 
 def __getattr__(name: str) -> Any:

@@ -139,7 +139,7 @@ class FitConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FitConfig:
         """Inverse of ``to_dict`` (unknown keys are ignored, so old records still load)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in names})
 
 

@@ -16,7 +16,6 @@ forced delete re-parents children to their grandparent (an ancestor, so still ac
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import hashlib
 import json
@@ -235,7 +234,7 @@ class Registry:
             parent_id = self.versions.resolve(parent).id
         salt = secrets.token_hex(16)
         fields["id"] = hashlib.sha256(
-            json.dumps([fields["artifact"], dumps(fields["params"]), parent_id or "", salt]).encode()
+            "\n".join([fields["artifact"], dumps(fields["params"]), parent_id or "", salt]).encode()
         ).hexdigest()
         return self.versions.create(fields, parent=parent_id, retrained=retrained)
 
@@ -411,7 +410,7 @@ def _check_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
 def _fields(record: Any) -> dict[str, Any]:
     """A flat record's fields as a dict: what its ``to_dict`` gives, without ``dataclasses.asdict``'s deep copy
     (the JSON encoder reads nested values as they are)."""
-    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    return dict(vars(record))  # a frozen dataclass's instance dict holds exactly its fields
 
 
 def _predictor() -> type[Predictor]:

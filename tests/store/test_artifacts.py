@@ -21,7 +21,6 @@ from modelyard.store.artifacts import (
 from modelyard.store.packs import PACK_LIMIT
 from modelyard.testing.stores import overwrite_artifact
 
-
 SMALL, LARGE = b"abc", bytes(range(256)) * (PACK_LIMIT // 256 + 1)
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 # command name -> module under modelyard.cli; each module has add_parser(subparsers) and run(args) -> int
 COMMANDS = ("train", "models", "tune", "studies", "compare", "ui")

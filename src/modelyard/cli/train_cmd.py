@@ -58,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
         check_training(ds, args.model, params, epochs=args.epochs, patience=args.patience, max_time=max_time,
                        seed=args.seed, val_size=args.val_size, test_size=args.test_size)  # before any output
         _check_register(args)  # and a bad --name or unusable store
-        kwargs = dict(
-            epochs=args.epochs, patience=args.patience, max_time=max_time, seed=args.seed,
-            val_size=args.val_size, test_size=args.test_size, device=args.device, threads=args.threads,
-        )
+        kwargs = {
+            "epochs": args.epochs, "patience": args.patience, "max_time": max_time, "seed": args.seed,
+            "val_size": args.val_size, "test_size": args.test_size, "device": args.device, "threads": args.threads,
+        }
         if args.json:
             result = my.train(ds, model=args.model, params=params, **kwargs)
         else:

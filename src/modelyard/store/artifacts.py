@@ -27,6 +27,7 @@ import json
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -46,6 +47,17 @@ _OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss",
 def digest_of(data: bytes) -> str:
     """sha256 hex digest of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+_LITTLE = sys.byteorder == "little"
+
+
+def _json_bytes(obj: Any) -> bytes:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - the same bytes, slower
+        return json.dumps(obj, separators=(",", ":")).encode()
+    return orjson.dumps(obj)
 
 
 _SAFETENSORS_DTYPES = {"f8": "F64", "f4": "F32", "f2": "F16", "i8": "I64", "i4": "I32", "i2": "I16", "i1": "I8",
@@ -77,13 +89,14 @@ def state_to_bytes(state: Mapping[str, Any]) -> bytes:
         if arr.ndim == 0:  # safetensors reads 0-d tensors back as shape (1,): record them to restore the shape
             scalars.append(name)
             arr = arr.reshape(1)
-        data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+        data = (arr if arr.dtype.byteorder in "<|" or (arr.dtype.byteorder == "=" and _LITTLE) else
+                arr.astype(arr.dtype.newbyteorder("<"))).tobytes()  # C order, contiguous or not
         header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)
         offset += len(data)
     if scalars:
         header["__metadata__"] = {_SCALARS: json.dumps(scalars)}
-    text = json.dumps(header, separators=(",", ":")).encode()
+    text = _json_bytes(header)
     text += b" " * (-len(text) % 8)
     return len(text).to_bytes(8, "little") + text + b"".join(chunks)
 
