@@ -122,6 +122,7 @@ def test_lineage_laws_hold_under_random_operations(result, tmp_path):
         def graph_matches_the_rules(self):
             edges = self.reg.versions.edges()
             assert edges == self.parent
+            assert {s.id: s.parent_id for s in self.reg.list()} == self.parent  # the listing's copy agrees
             assert lineage.is_acyclic(edges)
             for v in list(self.parent)[:3]:
                 assert [s.id for s in self.reg.ancestors(v)] == lineage.ancestors(self.parent, v)

@@ -55,9 +55,10 @@ def test_older_store_without_migration_says_what_to_do(tmp_path):
 
 
 def test_migration_runs_step_by_step_in_one_transaction(tmp_path, monkeypatch):
-    """A store at version 1 opened by a modelyard at version 3 runs MIGRATIONS[1] then [2]."""
+    """A store at version N opened by a modelyard at version N + 2 runs MIGRATIONS[N] then [N + 1]."""
     url = _url(tmp_path)
     Database(url).open().dispose()
+    now = dbmod.SCHEMA_VERSION
     extra = Table("migrated_example", dbmod.metadata, Column("id", Integer, primary_key=True), Column("v", String(8)))
     ran = []
 
@@ -70,10 +71,10 @@ def test_migration_runs_step_by_step_in_one_transaction(tmp_path, monkeypatch):
         conn.execute(text("INSERT INTO step1_table VALUES (42)"))
 
     try:
-        monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 3)
-        monkeypatch.setattr(dbmod, "MIGRATIONS", {1: step1, 2: step2})
+        monkeypatch.setattr(dbmod, "SCHEMA_VERSION", now + 2)
+        monkeypatch.setattr(dbmod, "MIGRATIONS", {now: step1, now + 1: step2})
         db = Database(url).open()
-        assert ran == [1, 2] and _version(url) == "3"
+        assert ran == [1, 2] and _version(url) == str(now + 2)
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT x FROM step1_table")).scalar() == 42
             assert conn.execute(select(extra)).all() == []  # new tables are created too
@@ -90,11 +91,12 @@ def test_failed_migration_changes_nothing(tmp_path, monkeypatch):
         conn.execute(text("CREATE TABLE half_done (x INTEGER)"))
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(dbmod, "MIGRATIONS", {1: broken})
+    now = dbmod.SCHEMA_VERSION
+    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", now + 1)
+    monkeypatch.setattr(dbmod, "MIGRATIONS", {now: broken})
     with pytest.raises(RuntimeError, match="migration bug"):
         Database(url).open()
-    assert _version(url) == "1"
+    assert _version(url) == str(now)
     con = sqlite3.connect(url.removeprefix("sqlite:///"))
     assert con.execute("select name from sqlite_master where name='half_done'").fetchone() is None
     con.close()
@@ -180,3 +182,25 @@ def test_run_retries_lock_conflicts(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="stayed locked"):
         db.run(always_locked, retries=2)
     db.dispose()
+
+
+def test_a_version_1_store_gets_the_parent_copy_and_keeps_every_version(tmp_path):
+    """Version 2 copies each version's parent into ``model_versions``; a version 1 store is migrated in place."""
+    from modelyard.testing.stores import sample_result, variant
+    from modelyard.yard import Yard
+
+    with Yard(tmp_path / "s") as yard:
+        reg = yard.registry
+        root = reg.register(sample_result(), "m")
+        child = reg.register(variant(sample_result(), 1), "m", parent=root.id)
+        reg.register(variant(sample_result(), 2), "m", parent=child.id)
+        before = reg.list("m")
+    con = sqlite3.connect(tmp_path / "s" / "modelyard.db")  # turn it back into a version 1 store
+    con.execute("ALTER TABLE model_versions DROP COLUMN parent_id")
+    con.execute("UPDATE schema_info SET value = '1' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with Yard(tmp_path / "s") as yard:
+        assert yard.registry.list("m") == before and [v.parent_id for v in before] == [child.id, root.id, None]
+        assert yard.registry.lineage("m/3").ancestors[-1].id == root.id
+    assert _version(f"sqlite:///{tmp_path / 's' / 'modelyard.db'}") == str(dbmod.SCHEMA_VERSION)

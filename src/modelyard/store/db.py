@@ -22,7 +22,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, create_engine, event, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
@@ -39,13 +51,25 @@ schema_info = Table(
     Column("value", String(2048), nullable=False),
 )
 
-# Version 1 is the first released schema. To change it: bump SCHEMA_VERSION and add
+# Version 1 was the first schema; 2 added model_versions.parent_id. To change it: bump SCHEMA_VERSION and add
 # MIGRATIONS[old] = fn(conn) that upgrades a store at version ``old`` to ``old + 1`` (it runs
 # inside the same transaction as the version bump, so a failed migration changes nothing).
 # Tables that are merely new need no migration: ``open`` creates missing tables.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+def _v1_versions_carry_their_parent(conn: Connection) -> None:
+    """Version 2: ``model_versions.parent_id``, a copy of the lineage's parent that listings read without a join."""
+    if not inspect(conn).has_table("model_versions"):
+        return  # created whole by ``open`` afterwards
+    conn.execute(text("ALTER TABLE model_versions ADD COLUMN parent_id VARCHAR(64)"))
+    conn.execute(text(
+        "UPDATE model_versions SET parent_id = "
+        "(SELECT l.parent_id FROM model_lineage l WHERE l.child_id = model_versions.id)"
+    ))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_versions_carry_their_parent}
 
 # modules declaring tables on ``metadata``; ``open`` imports them so a store always has all tables
 TABLE_MODULES = ("modelyard.store.versions", "modelyard.store.trials")

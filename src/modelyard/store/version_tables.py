@@ -3,7 +3,8 @@
 Tables (declared on ``db.metadata``)::
 
     model_names         name PK, next_number       per-name counter: numbers come from the database
-    model_versions      id PK, name, number, ...   immutable; UNIQUE(name, number); what listings read
+    model_versions      id PK, name, number, ...   immutable but for parent_id (a copy of the lineage's, for
+                                                   listings); UNIQUE(name, number); what listings read
     model_version_data  id PK, payload          the immutable payload (params, metrics, history, schema,
                                                    ... as one JSON object), 1:1
     model_lineage       child_id PK, parent_id, diff, retrained, via
@@ -103,6 +104,9 @@ model_versions = Table(
     Column("seed", BigInteger, nullable=False),
     Column("description", Text),
     Column("source", Text, nullable=False),
+    # the current parent, copied from ``model_lineage`` in the same transactions (registration and a
+    # forced delete's re-parenting), so a listing reads one table instead of joining the lineage
+    Column("parent_id", String(64)),
     UniqueConstraint("name", "number", name="uq_model_versions_name_number"),
 )
 

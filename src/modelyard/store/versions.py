@@ -106,9 +106,8 @@ def _full_queries(dialect: str) -> tuple[Any, Any, Any]:
     # a literal separator keeps the statement fully cacheable (a bound one is re-rendered per call)
     csv = (select(agg(held.c.alias, literal_column("','"))).where(held.c.version_id == _ID)
            .correlate(model_versions).scalar_subquery().label("aliases_csv"))
-    full = (select(model_versions, model_version_data.c.payload, model_lineage.c.parent_id, csv)
-            .join(model_version_data, model_version_data.c.id == _ID)
-            .join(model_lineage, model_lineage.c.child_id == _ID))
+    full = select(model_versions, model_version_data.c.payload, csv).join(model_version_data,
+                                                                         model_version_data.c.id == _ID)
     return (
         full.where(_ID == bindparam("id")),
         full.where(and_(_NAME == bindparam("name"), _NUMBER == bindparam("number"))),
@@ -119,19 +118,16 @@ def _full_queries(dialect: str) -> tuple[Any, Any, Any]:
 
 _Q_PAYLOAD = select(model_version_data.c.payload).where(model_version_data.c.id == bindparam("id"))
 _Q_REF = select(_NAME, _NUMBER).where(_ID == bindparam("id"))
-_Q_SUMMARY = (select(*_SUMMARY, model_lineage.c.parent_id)
-              .join(model_lineage, model_lineage.c.child_id == _ID).where(_ID == bindparam("id")))
+_PARENT = model_versions.c.parent_id
+_Q_SUMMARY = select(*_SUMMARY, _PARENT).where(_ID == bindparam("id"))
 _Q_SUMMARY_ALIASES = select(model_aliases.c.alias).where(model_aliases.c.version_id == bindparam("id"))
 _Q_LIST_ALIASES = select(model_aliases.c.version_id, model_aliases.c.alias)
 _Q_LIST_ALIASES_NAME = _Q_LIST_ALIASES.where(model_aliases.c.name == bindparam("name"))
-# listings read the rows and the parent links separately: scanning the links once is cheaper than one
-# index lookup per row (a 10,000-version listing is dominated by per-row work)
-_Q_ROWS = select(*_SUMMARY).order_by(_NAME, _NUMBER.desc())
+# listings read one table: each row carries its parent (a 10,000-version listing is dominated by per-row work)
+_Q_ROWS = select(*_SUMMARY, _PARENT).order_by(_NAME, _NUMBER.desc())
 _Q_ROWS_NAME = _Q_ROWS.where(_NAME == bindparam("name"))
 _Q_ROWS_PAGE = _Q_ROWS.limit(bindparam("limit")).offset(bindparam("offset"))
 _Q_ROWS_NAME_PAGE = _Q_ROWS_NAME.limit(bindparam("limit")).offset(bindparam("offset"))
-_Q_PARENTS = select(model_lineage.c.child_id, model_lineage.c.parent_id).where(model_lineage.c.parent_id.isnot(None))
-_Q_PARENTS_NAME = _Q_PARENTS.join(model_versions, _ID == model_lineage.c.child_id).where(_NAME == bindparam("name"))
 _Q_OWN_EDGE = select(model_lineage).where(model_lineage.c.child_id == bindparam("id"))
 # inserts with every column bound, so one compiled statement serves every registration
 _INSERT_VERSION = model_versions.insert().values({c.name: bindparam(c.name) for c in model_versions.c})
@@ -173,7 +169,7 @@ class VersionStore:
                     raise NotFoundError(f"parent version {parent!r} does not exist (deleted meanwhile?); pick another")
                 diff = param_diff(payload_params(found[0][0]), fields["params"])
             number = int(fetch(conn, self._allocate, {"name": row["name"], "now": now})[1][0][0]) - 1
-            values = {**row, "number": number, "created_at": now}
+            values = {**row, "number": number, "created_at": now, "parent_id": parent_id}
             fetch(conn, _INSERT_VERSION, values)
             fetch(conn, _INSERT_DATA, {"id": row["id"], "payload": payload})
             fetch(conn, _INSERT_LINEAGE, {
@@ -297,6 +293,7 @@ class VersionStore:
                 "retrained": bool(edge.retrained) or bool(own.retrained), "via": dumps(via),
             }
         conn.execute(update(model_lineage).where(model_lineage.c.child_id == child).values(**values))
+        conn.execute(update(model_versions).where(model_versions.c.id == child).values(parent_id=values["parent_id"]))
 
     def _move(self, conn: Connection, name: str, alias: str, to_id: str | None, *, user: str,
               reason: str | None, action: str) -> AliasMove:
@@ -352,17 +349,11 @@ class VersionStore:
                 refs.require_name(conn, name)
             if limit is None and not offset:
                 _, rows = self.db.fetch(conn, _Q_ROWS if name is None else _Q_ROWS_NAME, params)
-                parents = dict(self.db.fetch(conn, _Q_PARENTS if name is None else _Q_PARENTS_NAME, params)[1])
             else:
                 page = {**params, "limit": _MAX_ROWS if limit is None else limit, "offset": offset}
                 _, rows = self.db.fetch(conn, _Q_ROWS_PAGE if name is None else _Q_ROWS_NAME_PAGE, page)
-                parents = dict(conn.execute(
-                    select(model_lineage.c.child_id, model_lineage.c.parent_id)
-                    .where(model_lineage.c.child_id.in_([r[0] for r in rows]))
-                ).all()) if rows else {}
             aliases = group_pairs(self.db.fetch(conn, _Q_LIST_ALIASES if name is None else _Q_LIST_ALIASES_NAME, params)[1])
-            get = parents.get
-            return [summary_from_row(r, get(r[0]), aliases) for r in rows]
+            return [summary_from_row(r, r[10], aliases) for r in rows]
 
         return self.db.read(txn)
 
@@ -459,11 +450,7 @@ class VersionStore:
             row = conn.execute(_Q_SUMMARY, {"id": ids[0]}).one()
             aliases = {ids[0]: [a for (a,) in conn.execute(_Q_SUMMARY_ALIASES, {"id": ids[0]})]}
             return [summary_from_row(row, row[10], aliases)]
-        rows = {r[0]: r for r in conn.execute(
-            select(*_SUMMARY, model_lineage.c.parent_id)
-            .join(model_lineage, model_lineage.c.child_id == model_versions.c.id)
-            .where(model_versions.c.id.in_(ids))
-        )}
+        rows = {r[0]: r for r in conn.execute(select(*_SUMMARY, _PARENT).where(model_versions.c.id.in_(ids)))}
         aliases = group_pairs(conn.execute(
             select(model_aliases.c.version_id, model_aliases.c.alias).where(model_aliases.c.version_id.in_(ids))
         ))
