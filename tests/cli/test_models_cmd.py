@@ -170,3 +170,28 @@ def test_models_help_stays_light():
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "lineage" in proc.stdout and "rollback" in proc.stdout
+
+
+def test_gc_removes_unreferenced_weights_and_compacts_the_packs(store, capsys, tmp_path):
+    import shutil
+    import time
+
+    from modelyard.testing.stores import sample_result, variant
+    from modelyard.yard import Yard
+
+    s = str(tmp_path / "gc")
+    shutil.copytree(store, s)
+    with Yard(s) as yard:
+        v = yard.registry.register(variant(sample_result(), 1), "iris")
+    assert _run(capsys, "models", "delete", v.ref, "--store", s)[0] == 0
+    assert _json(capsys, "models", "gc", "--store", s)["removed"] == []  # younger than the 1h guard
+    time.sleep(1.1)
+    assert _json(capsys, "models", "gc", "--older-than", "1s", "--dry-run", "--store", s)["removed"] == [v.artifact]
+    code, out, _ = _run(capsys, "models", "gc", "--older-than", "1s", "--store", s)
+    assert code == 0 and "removed 1 unreferenced artifact(s)" in out and v.artifact in out
+    with Yard(s) as yard:
+        assert not yard.artifacts.exists(v.artifact)
+        yard.registry.load_model("iris/1")  # the kept version still loads from the compacted packs
+    code, _, err = _run(capsys, "models", "gc", "--older-than", "soon", "--store", s)
+    assert code == 2 and "cannot read duration 'soon'" in err and "Traceback" not in err
+

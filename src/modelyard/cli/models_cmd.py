@@ -102,6 +102,16 @@ def add_parser(sub: Any) -> None:
     _common(s, json=True)
     s.set_defaults(func=_delete)
 
+    s = msub.add_parser(
+        "gc", help="remove stored weights no version references (and give their space back)",
+        description="Remove artifacts that no version references and that are older than --older-than (younger "
+        "ones may belong to a registration in progress), then compact a local store's pack files.",
+    )
+    s.add_argument("--older-than", default="1h", metavar="DURATION", help="age guard, e.g. 90s, 30m, 24h (default 1h)")
+    s.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    _common(s, json=True)
+    s.set_defaults(func=_gc)
+
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``modelyard models ...`` (dispatches to the subcommand)."""
@@ -298,6 +308,21 @@ def _delete(args: argparse.Namespace) -> int:
         con.print(f"  re-parented {s.ref} to {new_parent}", soft_wrap=True)
     for m in d.dropped:
         con.print(f"  removed alias {m.name}@{m.alias}", soft_wrap=True)
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from .common import parse_duration
+    from .render import print_json, stdout_console
+
+    older_than = parse_duration(args.older_than)
+    removed = _registry(args).gc(older_than=older_than or 0.0, dry_run=args.dry_run)
+    if args.json:
+        print_json({"removed": removed, "dry_run": args.dry_run})
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    stdout_console().print(f"{verb} {len(removed)} unreferenced artifact(s)" + "".join(f"\n  {d}" for d in removed),
+                           soft_wrap=True)
     return 0
 
 
