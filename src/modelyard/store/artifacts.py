@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import ArtifactError, CorruptArtifactError, StoreError
-from .packs import PACK_LIMIT, Location, PackStore
+from .packs import PACK_LIMIT, Location, PackStore, fsync_dir
 
 __all__ = ["ArtifactStore", "Location", "digest_of", "split_storage_url", "state_from_bytes", "state_to_bytes"]
 
@@ -369,7 +369,7 @@ class ArtifactStore:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
         if self.fsync:
-            _fsync_dir(Path(final).parent)
+            fsync_dir(Path(final).parent)
 
     def _put_remote(self, digest: str, data: bytes) -> None:
         fs = self._filesystem()
@@ -388,19 +388,6 @@ class ArtifactStore:
             fs.makedirs(self._join("sha256", digest[:2]), exist_ok=True)
             fs.pipe_file(tmp, data)
             fs.mv(tmp, key)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def _mtime(info: Mapping[str, Any]) -> float:

@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PACK_LIMIT", "Location", "PackStore"]
+__all__ = ["PACK_LIMIT", "Location", "PackStore", "fsync_dir"]
 
 PACK_LIMIT = 1 << 20  # blobs below 1 MiB are packed; a larger one is worth a file of its own
 _ROLL_BYTES = 256 << 20  # a writer moves to a new pack past this size
@@ -82,7 +82,7 @@ class _Writer:
             raise
         self.size = self.idx_size = 0
         if fsync:
-            _fsync_dir(folder)
+            fsync_dir(folder)
 
     def _adopt(self, folder: Path, name: str) -> bool:
         try:
@@ -389,7 +389,8 @@ def _lock(fd: int, *, blocking: bool) -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """fsync a folder, so entries created in it survive a power loss (where the platform allows)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
