@@ -39,6 +39,7 @@ from .errors import StoreError
 if TYPE_CHECKING:
     from .registry import Registry
     from .store.artifacts import ArtifactStore
+    from .store.comparisons import ComparisonStore
     from .store.db import Database
     from .store.trials import SqlTrialStore
 
@@ -78,6 +79,7 @@ class Yard:
         self._db: Database | None = None
         self._artifacts: ArtifactStore | None = None
         self._registry: Registry | None = None
+        self._comparisons: ComparisonStore | None = None
 
     def __repr__(self) -> str:
         return f"Yard({self.url!r})"
@@ -127,6 +129,15 @@ class Yard:
 
             self._registry = Registry(self.db, self.artifacts, user=self.user)
         return self._registry
+
+    @property
+    def comparisons(self) -> ComparisonStore:
+        """Saved comparisons (``compare --save`` and the dashboard's), in this database."""
+        if self._comparisons is None:
+            from .store.comparisons import ComparisonStore
+
+            self._comparisons = ComparisonStore(self.db)
+        return self._comparisons
 
     @property
     def studies(self) -> SqlTrialStore:

@@ -72,7 +72,7 @@ def _v1_versions_carry_their_parent(conn: Connection) -> None:
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_versions_carry_their_parent}
 
 # modules declaring tables on ``metadata``; ``open`` imports them so a store always has all tables
-TABLE_MODULES = ("modelyard.store.versions", "modelyard.store.trials")
+TABLE_MODULES = ("modelyard.store.versions", "modelyard.store.trials", "modelyard.store.comparisons")
 
 _WAL_PAGES = 4000
 _SQLITE_BUSY_MS = 60_000
