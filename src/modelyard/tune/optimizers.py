@@ -40,7 +40,7 @@ from .gp.optimize import Layout, maximize, sobol_points
 from .gp.regressor import GaussianProcess, fit_with_warp_selection, warp_outputs
 from .space import Categorical, Float, Int, SearchSpace
 
-__all__ = ["GPOptimizer", "Optimizer", "RandomOptimizer", "TrialView", "get_optimizer", "layout_of"]
+__all__ = ["OPTIMIZERS", "GPOptimizer", "Optimizer", "RandomOptimizer", "TrialView", "get_optimizer", "layout_of"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,8 @@ def _random_unseen(space: SearchSpace, taken: set[bytes], rng: np.random.Generat
 class RandomOptimizer:
     """Independent uniform draws in the unit cube, skipping points already tried or running."""
 
+    model_based = False  # the contract suite holds only model-based optimizers to beating random search
+
     def suggest(
         self,
         space: SearchSpace,
@@ -165,6 +167,8 @@ class GPOptimizer:
     (default), "none", "log", "auto" (log when positive and spanning decades) or "select"
     (none or Yeo-Johnson, whichever gives the GP the higher evidence).
     """
+
+    model_based = True
 
     def __init__(
         self,
@@ -260,10 +264,12 @@ class GPOptimizer:
         return params if params is not None else _random_unseen(space, taken, rng)
 
 
+OPTIMIZERS: dict[str, type] = {"gp": GPOptimizer, "random": RandomOptimizer}
+"""Every optimizer by the name a Study or the CLI accepts."""
+
+
 def get_optimizer(name: str, **kwargs: Any) -> Optimizer:
     """Optimizer by name: ``"gp"`` or ``"random"``."""
-    if name == "gp":
-        return GPOptimizer(**kwargs)
-    if name == "random":
-        return RandomOptimizer(**kwargs)
-    raise ValueError(f"unknown optimizer {name!r}; use 'gp' or 'random'.")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; use one of {', '.join(map(repr, OPTIMIZERS))}.")
+    return OPTIMIZERS[name](**kwargs)

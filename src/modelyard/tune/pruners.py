@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ASHAPruner", "MedianPruner", "NopPruner", "Pruner", "get_pruner"]
+__all__ = ["PRUNERS", "ASHAPruner", "MedianPruner", "NopPruner", "Pruner", "get_pruner"]
 
 
 @runtime_checkable
@@ -135,12 +135,13 @@ class ASHAPruner:
         return mine > cutoff
 
 
+PRUNERS: dict[str, type] = {"median": MedianPruner, "asha": ASHAPruner, "none": NopPruner}
+"""Every pruner by the name a Study or the CLI accepts (``"nop"`` also names NopPruner)."""
+
+
 def get_pruner(name: str, **kwargs: Any) -> Pruner:
     """Pruner by name: ``"median"``, ``"asha"`` or ``"none"``."""
-    if name == "median":
-        return MedianPruner(**kwargs)
-    if name == "asha":
-        return ASHAPruner(**kwargs)
-    if name in ("none", "nop"):
-        return NopPruner(**kwargs)
-    raise ValueError(f"unknown pruner {name!r}; use 'median', 'asha' or 'none'.")
+    cls = PRUNERS.get("none" if name == "nop" else name)
+    if cls is None:
+        raise ValueError(f"unknown pruner {name!r}; use one of {', '.join(map(repr, PRUNERS))}.")
+    return cls(**kwargs)
