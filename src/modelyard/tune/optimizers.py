@@ -26,9 +26,9 @@ How the GP optimizer treats each kind of trial:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -40,7 +40,18 @@ from .gp.optimize import Layout, maximize, sobol_points
 from .gp.regressor import GaussianProcess, fit_with_warp_selection, warp_outputs
 from .space import Categorical, Float, Int, SearchSpace
 
-__all__ = ["OPTIMIZERS", "GPOptimizer", "Optimizer", "RandomOptimizer", "TrialView", "get_optimizer", "layout_of"]
+__all__ = [
+    "OPTIMIZERS",
+    "GPOptimizer",
+    "Optimizer",
+    "RandomOptimizer",
+    "TrialView",
+    "get_optimizer",
+    "layout_of",
+]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -105,12 +116,13 @@ def _split(space: SearchSpace, history: Sequence[Any], pending: Sequence[Mapping
     return as2d(Xc), np.array(yc, dtype=float), as2d(Xbad), as2d(Xp)
 
 
-def _unseen(space: SearchSpace, X: np.ndarray, taken: set[bytes]) -> dict[str, Any] | None:
+def _unseen(space: SearchSpace, X: np.ndarray, taken: set[bytes], rng: np.random.Generator) -> dict[str, Any]:
+    """The first candidate of ``X`` (ranked best first) not yet taken, else a random untaken point."""
     for x in X:
         params = space.from_unit(x)
         if _key(space.to_unit(params)) not in taken:
             return params
-    return None
+    return _random_unseen(space, taken, rng)
 
 
 def _random_unseen(space: SearchSpace, taken: set[bytes], rng: np.random.Generator) -> dict[str, Any]:
@@ -158,6 +170,18 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def _one_blas_thread(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``method`` with BLAS limited to one thread: the GP's matrices are tiny, threads only add
+    overhead (and contention)."""
+
+    @functools.wraps(method)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return method(*args, **kwargs)
+
+    return run
+
+
 class GPOptimizer:
     """Gaussian-process Bayesian optimization: Sobol maximin start, then log-EI (or UCB).
 
@@ -198,6 +222,7 @@ class GPOptimizer:
         """Number of space-filling points before the GP takes over."""
         return self.n_initial if self.n_initial is not None else int(min(10, max(5, space.n_dims + 1)))
 
+    @_one_blas_thread
     def suggest(
         self,
         space: SearchSpace,
@@ -206,17 +231,6 @@ class GPOptimizer:
         rng: np.random.Generator,
     ) -> dict[str, Any]:
         """Next params to evaluate (minimizing ``value``), distinct from finished and running trials."""
-        # the GP's matrices are tiny: BLAS threads only add overhead (and contention)
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            return self._suggest(space, history, pending, rng)
-
-    def _suggest(
-        self,
-        space: SearchSpace,
-        history: Sequence[Any],
-        pending: Sequence[Mapping[str, Any]],
-        rng: np.random.Generator,
-    ) -> dict[str, Any]:
         layout = layout_of(space)
         Xc, yc, Xbad, Xp = _split(space, history, pending)
         taken = {_key(u) for u in np.vstack([Xc, Xbad, Xp])}
@@ -249,8 +263,7 @@ class GPOptimizer:
 
         seeds = Xc[np.argsort(z, kind="stable")[:5]]
         ranked, _ = maximize(acq, layout, rng, seeds=seeds)
-        params = _unseen(space, ranked, taken)
-        return params if params is not None else _random_unseen(space, taken, rng)
+        return _unseen(space, ranked, taken, rng)
 
     def _space_filling(
         self, space: SearchSpace, layout: Layout, X: np.ndarray, taken: set[bytes], rng: np.random.Generator
@@ -260,8 +273,7 @@ class GPOptimizer:
         if len(X):
             d2 = ((cand[:, None, :] - X[None, :, :]) ** 2).sum(-1).min(1)
             cand = cand[np.argsort(-d2, kind="stable")]
-        params = _unseen(space, cand, taken)
-        return params if params is not None else _random_unseen(space, taken, rng)
+        return _unseen(space, cand, taken, rng)
 
 
 OPTIMIZERS: dict[str, type] = {"gp": GPOptimizer, "random": RandomOptimizer}

@@ -32,6 +32,14 @@ def _steps(trial: Any) -> dict[int, float]:
     return {int(k): float(v) for k, v in (getattr(trial, "intermediate", None) or {}).items()}
 
 
+def _check_minimums(settings: dict[str, tuple[int, int]]) -> None:
+    """Raise ValueError unless every setting (name -> (value, minimum)) is at least its minimum."""
+    if any(value < low for value, low in settings.values()):
+        need = ", ".join(f"{name} >= {low}" for name, (_, low) in settings.items())
+        got = ", ".join(str(value) for value, _ in settings.values())
+        raise ValueError(f"need {need}, got {got}; fix the offending one.")
+
+
 class NopPruner:
     """Never prunes."""
 
@@ -45,11 +53,10 @@ class MedianPruner:
     at the same step."""
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0, interval_steps: int = 1) -> None:
-        if n_startup_trials < 0 or n_warmup_steps < 0 or interval_steps < 1:
-            raise ValueError(
-                f"need n_startup_trials >= 0, n_warmup_steps >= 0, interval_steps >= 1, got "
-                f"{n_startup_trials}, {n_warmup_steps}, {interval_steps}; fix the offending one."
-            )
+        _check_minimums(
+            {"n_startup_trials": (n_startup_trials, 0), "n_warmup_steps": (n_warmup_steps, 0),
+             "interval_steps": (interval_steps, 1)}
+        )
         self.n_startup_trials = n_startup_trials
         self.n_warmup_steps = n_warmup_steps
         self.interval_steps = interval_steps
@@ -82,11 +89,10 @@ class ASHAPruner:
     def __init__(
         self, min_resource: int = 1, reduction_factor: int = 3, min_early_stopping_rate: int = 0
     ) -> None:
-        if min_resource < 1 or reduction_factor < 2 or min_early_stopping_rate < 0:
-            raise ValueError(
-                f"need min_resource >= 1, reduction_factor >= 2, min_early_stopping_rate >= 0, got "
-                f"{min_resource}, {reduction_factor}, {min_early_stopping_rate}; fix the offending one."
-            )
+        _check_minimums(
+            {"min_resource": (min_resource, 1), "reduction_factor": (reduction_factor, 2),
+             "min_early_stopping_rate": (min_early_stopping_rate, 0)}
+        )
         self.min_resource = min_resource
         self.reduction_factor = reduction_factor
         self.min_early_stopping_rate = min_early_stopping_rate
