@@ -60,6 +60,21 @@ def fit_predictor(
     return predictor
 
 
+def _check_target(dataset: Dataset) -> None:
+    """Refuse a dataset without a target column."""
+    if dataset.y is None:
+        raise DataError("the dataset has no target; load it with target=COLUMN")
+
+
+def _check_held_out(val_size: float, test_size: float) -> None:
+    """Refuse a split that leaves no rows to measure the model on."""
+    if not val_size > 0 and not test_size > 0:
+        raise DataError(
+            f"val_size={val_size} and test_size={test_size} leave no held-out rows to measure the model on; "
+            "make at least one of them > 0 (e.g. --test-size 0.2)"
+        )
+
+
 def train(
     dataset: Dataset,
     model: str = "logistic_regression",
@@ -90,8 +105,7 @@ def train(
     steps); ``checkpoint_every``/``checkpoint_dir``/``resume`` save and continue a run (see
     ``train/dist_fit.py``).
     """
-    if dataset.y is None:
-        raise DataError("the dataset has no target; load it with target=COLUMN")
+    _check_target(dataset)
     config = FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed, device=device, threads=threads)
     if nodes != 1 or checkpoint_every or resume:
         from .dist_fit import train_distributed
@@ -105,11 +119,7 @@ def train(
         )
     cls = get_family(model)
     full_params = cls.params.validate(params, model) if init is None else init.model.get_params()
-    if not val_size > 0 and not test_size > 0:
-        raise DataError(
-            f"val_size={val_size} and test_size={test_size} leave no held-out rows to measure the model on; "
-            "make at least one of them > 0 (e.g. --test-size 0.2)"
-        )
+    _check_held_out(val_size, test_size)
     train_ds, val_ds, test_ds = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
 
     if issubclass(cls, TorchModel):
@@ -163,14 +173,9 @@ def check_training(
     test_size: float = 0.2,
 ) -> None:
     """Refuse, without training, what ``train`` would refuse: no target, bad config, family, params, task or split."""
-    if dataset.y is None:
-        raise DataError("the dataset has no target; load it with target=COLUMN")
+    _check_target(dataset)
     FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed)
     cls = get_family(model)
     cls(task=dataset.task, n_classes=dataset.schema.n_classes, **cls.params.validate(params, model))
-    if not val_size > 0 and not test_size > 0:
-        raise DataError(
-            f"val_size={val_size} and test_size={test_size} leave no held-out rows to measure the model on; "
-            "make at least one of them > 0 (e.g. --test-size 0.2)"
-        )
+    _check_held_out(val_size, test_size)
     split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)
