@@ -4,6 +4,7 @@ catches implementations that break its laws."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -131,35 +132,23 @@ class _Lazy(MedianPruner):
         return False
 
 
-@pytest.mark.parametrize(
-    "make, check",
-    [
-        (_Counting, "no_hidden_state"),
-        (_Unchecked, "suggestions_in_space"),
-        (_Repeating, "differs_from_pending"),
-        (_FakeModel, "concentrates_where_better"),
-    ],
-)
-def test_optimizer_suite_catches_broken_optimizers(make, check):
-    with pytest.raises(AssertionError):
-        dict(optimizer_checks(make))[check]()
+BROKEN = [
+    (optimizer_checks, _Counting, "no_hidden_state"),
+    (optimizer_checks, _Unchecked, "suggestions_in_space"),
+    (optimizer_checks, _Repeating, "differs_from_pending"),
+    (optimizer_checks, _FakeModel, "concentrates_where_better"),
+    (pruner_checks, _Eager, "never_prunes_best"),
+    (pruner_checks, _Eager, "respects_warmup"),
+    (pruner_checks, _Trigger, "waits_for_reports"),
+    (pruner_checks, _Moody, "no_hidden_state"),
+    (pruner_checks, _Lazy, "prunes_the_worst"),
+    (partial(pruner_checks, prunes=False), MedianPruner, "never_prunes"),
+]
 
 
 @pytest.mark.parametrize(
-    "make, check",
-    [
-        (_Eager, "never_prunes_best"),
-        (_Eager, "respects_warmup"),
-        (_Trigger, "waits_for_reports"),
-        (_Moody, "no_hidden_state"),
-        (_Lazy, "prunes_the_worst"),
-    ],
+    "suite, make, check", BROKEN, ids=[f"{make.__name__.strip('_')}::{check}" for _, make, check in BROKEN]
 )
-def test_pruner_suite_catches_broken_pruners(make, check):
+def test_suite_catches_broken_implementations(suite, make, check):
     with pytest.raises(AssertionError):
-        dict(pruner_checks(make))[check]()
-
-
-def test_never_pruning_suite_catches_a_pruner_that_prunes():
-    with pytest.raises(AssertionError):
-        dict(pruner_checks(MedianPruner, prunes=False))["never_prunes"]()
+        dict(suite(make))[check]()
