@@ -309,19 +309,68 @@ def test_datasets_lists_bundled_and_files(client):
     assert "sklearn:iris" in names and "data/iris.csv" in names
 
 
+def _post_compare(client, headers=None, **extra):
+    body = {"refs": ["iris-lr/1", "iris-lr/2"], "dataset": "data/iris.csv", "target": "target", "resamples": 1000}
+    return client.post("/api/comparisons", json={**body, **extra}, headers=headers)
+
+
 def test_compare_run_get_list(client):
-    r = client.post("/api/comparisons", json={"refs": ["iris-lr/1", "iris-lr/2"], "dataset": "data/iris.csv",
-                                              "target": "target", "resamples": 1000})
+    r = _post_compare(client)
     assert r.status_code == 200, r.text
     entry = r.json()
+    assert set(entry) == {"id", "refs", "comparison"} and len(entry["id"]) == 64
+    assert entry["refs"] == ["iris-lr/1", "iris-lr/2"]
     c = entry["comparison"]
     assert [e["label"] for e in c["entries"]] == ["iris-lr/1", "iris-lr/2"] and c["n_rows"] == 150
     assert c["pairs"][0]["verdict"] in ("A better", "no significant difference", "B better")
     assert client.get(f"/api/comparisons/{entry['id']}").json() == entry
-    assert client.get("/api/comparisons").json()["items"][0]["id"] == entry["id"]
+    assert client.get(f"/api/comparisons/{entry['id'][:10]}").json() == entry  # a unique prefix
+    listed = client.get("/api/comparisons").json()
+    first = listed["items"][0]
+    assert first["id"] == entry["id"] and first["refs"] == entry["refs"] and first["best"] == c["best"]
+    assert (first["metric"], first["n_rows"], first["data_source"]) == (c["metric"], 150, c["data_source"])
+    assert first["data_fingerprint"] == c["data_fingerprint"] and first["created_at"][:19] == c["created_at"][:19]
+    assert listed["total"] >= 1 and listed["limit"] == 50 and listed["offset"] == 0
     from modelyard.records import Comparison
 
-    assert Comparison.from_dict(c).to_dict().keys() == c.keys()  # the record's own shape
+    assert Comparison.from_dict(c).to_dict() == c  # the record's own shape
+
+
+def test_comparisons_survive_a_restart_and_page(app_factory, seeded):
+    """Saved in the store: a second app over a second Yard on the same store (a restarted server) reads them."""
+    from modelyard.server.app import create_app
+    from modelyard.yard import Yard
+
+    _, folder, _ = seeded
+    with TestClient(app_factory(), base_url="http://127.0.0.1:8765") as c:
+        made = [_post_compare(c, seed=s).json() for s in (1, 2)]
+    with Yard(folder / "store") as fresh, TestClient(create_app(fresh, data_roots=[folder]),
+                                                     base_url="http://127.0.0.1:8765") as c:
+        for entry in made:
+            assert c.get(f"/api/comparisons/{entry['id']}").json() == entry
+        total = c.get("/api/comparisons").json()["total"]
+        assert total >= 2
+        newest = c.get("/api/comparisons?limit=1").json()
+        assert [i["id"] for i in newest["items"]] == [made[1]["id"]] and newest["next_offset"] == 1
+        last = c.get(f"/api/comparisons?limit=1&offset={total - 1}").json()
+        assert len(last["items"]) == 1 and last["next_offset"] is None
+        assert made[1]["id"] in [i["id"] for i in c.get("/api/comparisons?limit=500").json()["items"]]
+
+
+def test_saving_a_comparison_is_a_guarded_change(app_factory):
+    with TestClient(app_factory(allow_mutations=False), base_url="http://127.0.0.1:8765") as c:
+        r = _post_compare(c)
+        assert r.status_code == 403 and "read-only" in r.json()["error"]
+        assert c.get("/api/comparisons").status_code == 200  # reading saved ones stays open
+    token = "t" * 40
+    with TestClient(app_factory(token=token, allowed_hosts=None), base_url="http://10.0.0.5:8765") as c:
+        r = _post_compare(c)
+        assert r.status_code == 401 and "Authorization: Bearer TOKEN" in r.json()["error"]
+        r = _post_compare(c, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+    with TestClient(app_factory(), base_url="http://127.0.0.1:8765") as c:
+        r = _post_compare(c, headers={"Origin": "http://evil.example"})
+        assert r.status_code == 403 and "cross-site" in r.json()["error"]
 
 
 @pytest.mark.parametrize("dataset, message", [
@@ -342,4 +391,7 @@ def test_compare_bad_refs(client):
     assert r.status_code == 404 and "no version 77" in r.json()["error"]
     r = client.post("/api/comparisons", json={"refs": ["iris-lr/1"], "dataset": "sklearn:iris"})
     assert r.status_code == 422 and "refs" in r.json()["error"]
-    assert client.get("/api/comparisons/ffff").status_code == 404
+    r = client.get("/api/comparisons/ffff")
+    assert r.status_code == 404 and "no saved comparison has an id starting with 'ffff'" in r.json()["error"]
+    r = client.get("/api/comparisons/not-an-id")
+    assert r.status_code == 404 and "is not a comparison id" in r.json()["error"]

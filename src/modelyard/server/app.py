@@ -64,7 +64,6 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = None  # None: any Host header (non-loopback binds)
     data_roots: tuple[Path, ...] = field(default_factory=tuple)
     token_file: str | None = None  # where the token lives, for error messages
-    max_comparisons: int = 32  # results kept in memory for GET /api/comparisons/{id}
 
 
 def status_for(e: E.ModelyardError) -> int:
@@ -106,7 +105,6 @@ def create_app(
     )
     app.state.yard = yard
     app.state.config = config
-    app.state.comparisons = comparisons.ComparisonCache(config.max_comparisons)
 
     _add_error_handlers(app)
     _add_middleware(app, config)

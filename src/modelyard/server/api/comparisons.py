@@ -1,61 +1,40 @@
-"""Comparisons: run one on chosen versions and a dataset the server may read, fetch recent results, list datasets.
+"""Comparisons: run one on chosen versions and a dataset the server may read, read saved results, list datasets.
 
 A comparison rebuilds the versions from their verified artifacts and evaluates them on the
-same rows; it reads data but changes nothing in the store. Results are kept in this app's
-memory (the most recent ``ServerConfig.max_comparisons``) so a comparison page has a URL.
-Datasets are ``sklearn:NAME`` or files that resolve under the server's data roots.
+same rows. Every result is saved in the store (``Yard.comparisons``), so a comparison page's
+URL survives a restart and comparisons saved by ``modelyard compare --save`` show here too;
+saving is a change, so it takes the same guard as the other changes (token off loopback, not
+on a read-only server). Datasets are ``sklearn:NAME`` or files under the server's data roots.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-import time
-from collections import OrderedDict
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
-from ..app import ApiError
 from ..security import check_ref, resolve_dataset
-from .common import ERRORS, ConfigDep, ErrorBody, YardDep, clean
+from .common import (
+    ERRORS,
+    MUTATION_ERRORS,
+    ConfigDep,
+    Limit,
+    Offset,
+    Page,
+    YardDep,
+    clean,
+    page,
+    require_mutation,
+)
 
-__all__ = ["CompareBody", "ComparisonCache", "router"]
+__all__ = ["CompareBody", "router"]
 
 router = APIRouter(tags=["comparisons"])
 
 _DATA_SUFFIXES = (".csv", ".parquet", ".npz")
 _MAX_LISTED = 200
-
-
-class ComparisonCache:
-    """The most recent comparison results of one app, oldest evicted first (thread-safe)."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, entry: dict[str, Any]) -> None:
-        """Keep ``entry`` (which has an ``id``)."""
-        with self._lock:
-            self._items[entry["id"]] = entry
-            self._items.move_to_end(entry["id"])
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def get(self, cid: str) -> dict[str, Any] | None:
-        """The entry with id ``cid``, if still kept."""
-        with self._lock:
-            return self._items.get(cid)
-
-    def recent(self) -> list[dict[str, Any]]:
-        """Entries newest first."""
-        with self._lock:
-            return list(reversed(self._items.values()))
 
 
 class CompareBody(BaseModel):
@@ -72,12 +51,6 @@ class CompareBody(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
-def _same_origin(request: Request) -> None:
-    origin = request.headers.get("origin")
-    if origin and origin.split("://", 1)[-1].lower() != (request.headers.get("host") or "").lower():
-        raise ApiError(403, f"cross-site request from {origin!r} refused; use the dashboard served by this server")
-
-
 def _compare(yard: Any, body: CompareBody, dataset: str) -> Any:
     """Run the comparison through the registry (rebuilds versions from verified artifacts)."""
     from ...compare import compare_refs
@@ -90,47 +63,40 @@ def _compare(yard: Any, body: CompareBody, dataset: str) -> Any:
     )
 
 
-@router.post("/comparisons", responses={**ERRORS, 403: {"model": ErrorBody}}, dependencies=[Depends(_same_origin)],
-             summary="Compare versions on a dataset")
-def create_comparison(body: CompareBody, request: Request, yard: YardDep, config: ConfigDep) -> dict[str, Any]:
-    """Evaluate the versions on the same rows: leaderboard, paired tests, costs (the shape of ``compare --json``)."""
+def _entry(cid: str, comparison: Any) -> dict[str, Any]:
+    """The API's form of a saved comparison: its id, the labels compared and the whole record."""
+    return {"id": cid, "refs": [e.label for e in comparison.entries], "comparison": clean(comparison)}
+
+
+@router.post("/comparisons", responses=MUTATION_ERRORS, dependencies=[Depends(require_mutation)],
+             summary="Compare versions on a dataset and save the result")
+def create_comparison(body: CompareBody, yard: YardDep, config: ConfigDep) -> dict[str, Any]:
+    """Evaluate the versions on the same rows and save the result: ``{"id", "refs", "comparison"}``.
+
+    ``comparison`` has the shape of ``compare --json`` (leaderboard, paired tests, costs).
+    """
     refs = [check_ref(r) for r in body.refs]
     dataset = resolve_dataset(body.dataset, config.data_roots)
-    started = time.perf_counter()
     result = _compare(yard, body.model_copy(update={"refs": refs}), dataset)
-    key = json.dumps([refs, body.dataset, body.target, body.metric, body.alpha, body.resamples, body.seed, time.time()])
-    entry = {
-        "id": hashlib.sha256(key.encode()).hexdigest()[:16],
-        "refs": refs,
-        "dataset": body.dataset,
-        "seconds": round(time.perf_counter() - started, 3),
-        "comparison": clean(result),
-    }
-    request.app.state.comparisons.add(entry)
-    return entry
+    return _entry(yard.comparisons.save(result), result)
 
 
-@router.get("/comparisons", responses=ERRORS, summary="Recent comparisons")
-def list_comparisons(request: Request) -> dict[str, Any]:
-    """Comparisons run by this server since it started, newest first (without their full results)."""
-    items = []
-    for e in request.app.state.comparisons.recent():
-        c = e["comparison"]
-        items.append({"id": e["id"], "refs": e["refs"], "dataset": e["dataset"], "created_at": c.get("created_at"),
-                      "metric": c.get("metric"), "best": c.get("best"), "n_rows": c.get("n_rows")})
-    return {"items": items, "total": len(items)}
+@router.get("/comparisons", response_model=Page, responses=ERRORS, summary="Saved comparisons")
+def list_comparisons(yard: YardDep, limit: Limit = 50, offset: Offset = 0) -> Page:
+    """Summaries of the saved comparisons (id, time, refs, metric, best, rows, data), newest first."""
+    store = yard.comparisons
+    return page(store.list(limit=limit, offset=offset), store.count(), limit, offset)
 
 
-@router.get("/comparisons/{cid}", responses=ERRORS, summary="One comparison")
-def get_comparison(cid: Annotated[str, Path(min_length=1, max_length=64)], request: Request) -> dict[str, Any]:
-    """A comparison run by this server, while it is among the most recent."""
-    from ...errors import NotFoundError
-
-    entry = request.app.state.comparisons.get(cid)
-    if entry is None:
-        raise NotFoundError(f"no comparison {cid!r} on this server (results are kept in memory for the "
-                            "most recent ones); run it again from the comparison page")
-    return entry
+@router.get("/comparisons/{cid}", responses=ERRORS, summary="One saved comparison")
+def get_comparison(
+    cid: Annotated[str, Path(min_length=1, max_length=64, description="the id or a unique prefix (>= 4 hex)")],
+    yard: YardDep,
+) -> dict[str, Any]:
+    """A saved comparison by id or unique id prefix, in the shape ``POST /api/comparisons`` returned."""
+    store = yard.comparisons
+    full = store.resolve(cid)
+    return _entry(full, store.get(full))
 
 
 @router.get("/datasets", responses=ERRORS, summary="Datasets a comparison may use")

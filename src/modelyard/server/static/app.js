@@ -342,15 +342,15 @@
         h("div", { class: "toolbar" }, h("label", { for: "dataset" }, "dataset"), ds, target, run),
         h("datalist", { id: "datasets" }, sets.items.map((d) => h("option", { value: d.dataset }))),
         h("p", { class: "muted" }, "files must lie under: " + sets.roots.join(", ")), msg),
-      h("h2", {}, "Recent comparisons"),
+      h("h2", {}, "Saved comparisons"),
       table([
         { label: "versions", cell: (c) => h("a", { href: "#/comparisons/" + c.id }, c.refs.join(" vs ")) },
-        { label: "dataset", cell: (c) => c.dataset },
+        { label: "dataset", cell: (c) => c.data_source },
         { label: "best", cell: (c) => c.best },
         { label: "metric", cell: (c) => c.metric },
         { label: "rows", num: true, cell: (c) => c.n_rows },
         { label: "when", cell: (c) => when(c.created_at) },
-      ], recent.items, { empty: "none yet on this server" }));
+      ], recent.items, { empty: "none saved yet (run one above, or modelyard compare ... --save)" }));
   }
 
   function confusion(entry, classes) {
@@ -418,7 +418,7 @@
     ], c.distances) : "";
     view.replaceChildren(h("a", { href: "#/compare" }, "← compare"),
       h("h1", {}, "Comparison: ", res.refs.join(" vs ")),
-      h("p", { class: "muted" }, `${c.task} · ${c.n_rows} rows of ${c.data_source} · ranked by ${c.metric} (${c.higher_is_better ? "higher" : "lower"} is better) · ${c.resamples} bootstrap resamples · seed ${c.seed} · ${res.seconds}s`),
+      h("p", { class: "muted" }, `${c.task} · ${c.n_rows} rows of ${c.data_source} · ranked by ${c.metric} (${c.higher_is_better ? "higher" : "lower"} is better) · ${c.resamples} bootstrap resamples · seed ${c.seed} · ${when(c.created_at)}`),
       h("h2", {}, "Leaderboard"), h("div", { id: "leaderboard" }, leaderboard),
       h("h2", {}, "Pairwise tests"), h("div", { id: "pairs" }, pairs),
       diag, h("h2", {}, "Cost"), cost, dist ? h("h2", {}, "Weight distances") : "", dist);
