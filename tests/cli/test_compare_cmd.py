@@ -88,6 +88,52 @@ def test_leaderboard_of_three(store):
     assert any(d["comparable"] and d["l2"] == 0 for d in out["distances"])  # one version under two refs
 
 
+def test_save_stores_the_result_and_prints_its_id(store):
+    r = _run("compare", "churn/1", "churn/2", "--data", "holdout.csv", "--target", "churned", "--json", "--save",
+             "--no-latency", "--resamples", "1000", cwd=store)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    cid = out.pop("id")
+    r = _run("compare", "churn/1", "churn@production", "--data", "holdout.csv", "--target", "churned", "--save",
+             "--no-latency", "--resamples", "1000", cwd=store)
+    assert r.returncode == 0, r.stderr
+    (line,) = [x for x in r.stdout.splitlines() if x.startswith("saved as comparison ")]
+    table_id = line.split()[3].rstrip(";")
+    from modelyard.records import Comparison
+    from modelyard.yard import Yard
+
+    with Yard(store / "store") as yard:
+        assert yard.comparisons.get(cid) == Comparison.from_dict(out)  # exactly what --json printed
+        assert yard.comparisons.get(table_id).entries[1].label == "churn@production"
+        assert [s.id for s in yard.comparisons.list()][:2] == [table_id, cid]  # newest first
+        saved = yard.comparisons.count()
+    r = _run("compare", "churn/1", "churn/2", "--data", "holdout.csv", "--target", "churned", "--json",
+             "--no-latency", "--resamples", "1000", cwd=store)
+    assert r.returncode == 0 and "id" not in json.loads(r.stdout)  # without --save nothing is stored
+    with Yard(store / "store") as yard:
+        assert yard.comparisons.count() == saved
+
+
+def test_saved_comparison_is_in_the_dashboard(store):
+    """A comparison saved by the CLI is served by the REST API the dashboard reads."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from modelyard.server.app import create_app
+    from modelyard.yard import Yard
+
+    r = _run("compare", "churn/1", "churn/2", "--data", "holdout.csv", "--target", "churned", "--json", "--save",
+             "--no-latency", "--resamples", "1000", cwd=store)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    cid = out.pop("id")
+    with Yard(store / "store") as yard, TestClient(create_app(yard, data_roots=[store]),
+                                                   base_url="http://127.0.0.1:8765") as client:
+        assert client.get(f"/api/comparisons/{cid[:8]}").json() == {
+            "id": cid, "refs": ["churn/1", "churn/2"], "comparison": out}
+        assert client.get("/api/comparisons").json()["items"][0]["id"] == cid
+
+
 @pytest.mark.parametrize("args, message", [
     (["churn/1", "churn/7"], "no version 7"),
     (["churn/1"], "at least two versions"),

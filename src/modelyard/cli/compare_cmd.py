@@ -2,7 +2,9 @@
 
 Prints rich tables (verdicts, metrics with deltas and bootstrap intervals, McNemar counts,
 cost, parameter distances), or with ``--json`` exactly ``Comparison.to_dict()`` (the REST
-API's shape); ``--report FILE.html`` also writes the standalone page with plots.
+API's shape); ``--report FILE.html`` also writes the standalone page with plots. ``--save``
+stores the result in the store (``Yard.comparisons``), where the dashboard lists it, and
+prints its id (with ``--json``, as the object's ``"id"``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def add_parser(sub: Any) -> None:
     add_data_args(p, positional=False)
     p.add_argument("--json", action="store_true", help="print one JSON object (Comparison.to_dict) and nothing else")
     p.add_argument("--report", metavar="FILE.html", default=None, help="also write a standalone HTML report with plots")
+    p.add_argument("--save", action="store_true",
+                   help="also save the result in the store and print its id (the dashboard lists saved comparisons)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--resamples", type=int, default=2000, help="paired bootstrap resamples, >= 1000 (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
@@ -90,16 +94,19 @@ def run(args: argparse.Namespace) -> int:
                 "paired resamples" + ("" if args.no_latency else ", timing inference")
             )
         result = compare_refs(registry, args.refs, ds, options)
+        saved = yard.comparisons.save(result) if args.save else None
     if args.report:
         path = write_report(result, args.report)
     if args.json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "id": saved} if saved else result.to_dict())
     else:
         from rich.console import Console
 
         _print(Console(), result)
         if args.report:
             print(f"report written to {path}")  # plain print: rich would wrap a long path
+        if saved:
+            print(f"saved as comparison {saved}; the dashboard (modelyard ui) shows it at /#/comparisons/{saved}")
     return 0
 
 
