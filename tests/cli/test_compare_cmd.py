@@ -173,3 +173,26 @@ def test_data_not_matching_the_schema_exits_2(store):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     line = _error_line(r.stderr)
     assert line.startswith("error: the data does not match") and "'x2'" in line and "'account_id'" in line
+
+
+def test_comparisons_list_show_and_delete(store):
+    r = _run("compare", "churn/1", "churn/2", "--data", "holdout.csv", "--target", "churned", "--json", "--save",
+             "--no-latency", "--resamples", "1000", cwd=store)
+    assert r.returncode == 0, r.stderr
+    saved = json.loads(r.stdout)
+    cid = saved.pop("id")
+    listed = json.loads(_run("comparisons", "list", "--json", cwd=store).stdout)
+    assert listed[0]["id"] == cid and listed[0]["refs"] == ["churn/1", "churn/2"]
+    assert listed[0]["best"] == saved["entries"][[e["rank"] for e in saved["entries"]].index(1)]["label"]
+    table = _run("comparisons", "list", cwd=store)
+    assert table.returncode == 0 and cid[:12] in table.stdout and "saved comparisons" in table.stdout
+    shown = _run("comparisons", "show", cid[:8], "--json", "--report", "again.html", cwd=store)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {**saved, "id": cid} and (store / "again.html").is_file()
+    text = _run("comparisons", "show", cid[:8], cwd=store)
+    assert text.returncode == 0 and cid in text.stdout and "churn/1" in text.stdout
+    gone = _run("comparisons", "delete", cid[:8], cwd=store)
+    assert gone.returncode == 0 and cid in gone.stdout
+    missing = _run("comparisons", "show", cid[:8], cwd=store)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr and cid[:8] in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1

@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     add_store_arg(p)
-    p.add_argument("--read-only", action="store_true", help="refuse every change (alias moves, rollbacks, deletes)")
+    p.add_argument("--read-only", action="store_true", help="refuse every change (alias moves, rollbacks, deletes, saved comparisons)")
     p.add_argument("--data-root", action="append", metavar="DIR",
                    help="folder comparisons may read datasets from (repeatable; default: the working directory)")
     p.set_defaults(func=run)
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"bound to a non-loopback address: changes need the token in {token_file} (mode 0600);\n"
               f"open http://{shown}:{port}/#/studies?token={token} to use it in this browser", flush=True)
     if args.read_only:
-        print("read-only: alias moves, rollbacks and deletes are refused", flush=True)
+        print("read-only: alias moves, rollbacks, deletes and comparisons (which are saved) are refused", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     try:

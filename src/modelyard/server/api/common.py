@@ -81,7 +81,7 @@ def require_mutation(request: Request, config: ConfigDep) -> None:
     """Refuse a mutating request unless mutations are on, it is same-origin, and it carries the token if one is set."""
     if not config.allow_mutations:
         raise ApiError(403, "this dashboard is read-only; restart `modelyard ui` without --read-only to change the "
-                            "registry, or use the `modelyard models` commands")
+                            "registry or save comparisons, or use the `modelyard models` and `modelyard compare` commands")
     origin = request.headers.get("origin")
     if origin and origin.split("://", 1)[-1].lower() != (request.headers.get("host") or "").lower():
         raise ApiError(403, f"cross-site request from {origin!r} refused; use the dashboard served by this "
