@@ -39,7 +39,7 @@ from sqlalchemy import (
     select,
 )
 
-from ..errors import AmbiguousRefError, ModelyardError, NotFoundError
+from ..errors import AmbiguousRefError, ModelyardError, NotFoundError, ParamError
 from ..records import Comparison, _from_iso, _iso
 from .db import Database, metadata
 
@@ -124,7 +124,7 @@ class ComparisonStore:
     def list(self, limit: int = 50, offset: int = 0) -> builtins.list[ComparisonSummary]:
         """Summaries of saved comparisons, newest first (``offset`` skips, ``limit`` caps)."""
         if limit < 1 or offset < 0:
-            raise ModelyardError(f"list needs limit >= 1 and offset >= 0, got limit={limit}, offset={offset}")
+            raise ParamError(f"list needs limit >= 1 and offset >= 0, got limit={limit}, offset={offset}")
         stmt = (select(C.id, C.created_at, C.refs, C.metric, C.best, C.n_rows, C.data_source, C.data_fingerprint)
                 .order_by(C.created_at.desc(), C.id).limit(limit).offset(offset))
         rows = self.db.read(lambda conn: conn.execute(stmt).all())
@@ -170,7 +170,7 @@ def _resolve(conn: Connection, ref: str) -> str:
     if not _HEX.match(prefix) or len(prefix) < _MIN_PREFIX:
         raise NotFoundError(
             f"{ref!r} is not a comparison id; give the id or at least {_MIN_PREFIX} of its first hex characters "
-            "(ids are printed by `modelyard compare --save` and listed at GET /api/comparisons)"
+            "(ids are printed by `modelyard compare --save` and listed by `modelyard comparisons list`)"
         )
     hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # ids in [prefix, hi) start with prefix; uses the primary key
     ids = [r[0] for r in conn.execute(
@@ -181,5 +181,5 @@ def _resolve(conn: Connection, ref: str) -> str:
         shown = ", ".join(i[:12] for i in ids[:_SHOWN]) + (" and more" if len(ids) > _SHOWN else "")
         raise AmbiguousRefError(f"comparison id prefix {ref!r} matches several comparisons ({shown}); "
                                 "give more characters of the id")
-    raise NotFoundError(f"no saved comparison has an id starting with {ref!r}; list them at GET /api/comparisons "
-                        "or on the dashboard's Compare page, or save one with `modelyard compare ... --save`")
+    raise NotFoundError(f"no saved comparison has an id starting with {ref!r}; list them with `modelyard comparisons "
+                        "list` or on the dashboard's Compare page, or save one with `modelyard compare ... --save`")
