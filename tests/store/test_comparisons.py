@@ -93,7 +93,7 @@ def test_unknown_ids_say_what_to_give(store, comparison, ref, message):
     store.save(comparison)
     with pytest.raises(NotFoundError, match=message) as e:
         store.get(ref)
-    assert "modelyard compare" in str(e.value) and "/api/comparisons" in str(e.value)
+    assert "modelyard compare" in str(e.value) and "modelyard comparisons list" in str(e.value)
 
 
 def test_ambiguous_prefix_names_the_candidates(store, comparison):
