@@ -47,3 +47,16 @@ def test_train_help_lists_the_options():
                          timeout=120, check=True)
     for option in ("--target", "--model", "--set", "--epochs", "--patience", "--max-time", "--json", "--drop-missing"):
         assert option in run.stdout
+
+
+def test_reading_studies_does_not_load_the_gp_or_scipy(tmp_path):
+    """``modelyard studies list`` reads the trial store only; the GP (and scipy) load on the first suggestion."""
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    run = subprocess.run([sys.executable, "-m", "modelyard", "studies", "list", "--store", str(tmp_path / "s")],
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    names = {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    assert "modelyard.study" in names
+    heavy = sorted(n for n in names if n.split(".")[0] in ("scipy", "torch", "sklearn") or n.startswith("modelyard.tune.gp"))
+    assert not heavy, f"studies list imported {heavy[:5]}"

@@ -28,17 +28,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from modelyard.errors import SpaceError
 
-from .gp.acquisition import ACQUISITIONS, log_ei, ucb
-from .gp.optimize import Layout, maximize, sobol_points
-from .gp.regressor import GaussianProcess, fit_with_warp_selection, warp_outputs
 from .space import Categorical, Float, Int, SearchSpace
+
+if TYPE_CHECKING:
+    from .gp.optimize import Layout
+
+# the GP modules (and scipy under them) load on the first GP suggestion, so that reading studies, the
+# dashboard and `modelyard studies` do not pay for them
+ACQUISITIONS = ("logei", "ucb")
 
 __all__ = [
     "OPTIMIZERS",
@@ -152,6 +156,8 @@ class RandomOptimizer:
 
 def layout_of(space: SearchSpace) -> Layout:
     """Describe the space's unit-cube columns for the acquisition optimizer."""
+    from .gp.optimize import Layout
+
     floats, ints, groups = [], [], []
     for name, d in space.params.items():
         s = space.slices[name]
@@ -231,6 +237,10 @@ class GPOptimizer:
         rng: np.random.Generator,
     ) -> dict[str, Any]:
         """Next params to evaluate (minimizing ``value``), distinct from finished and running trials."""
+        from .gp.acquisition import log_ei, ucb
+        from .gp.optimize import maximize
+        from .gp.regressor import GaussianProcess, fit_with_warp_selection, warp_outputs
+
         layout = layout_of(space)
         Xc, yc, Xbad, Xp = _split(space, history, pending)
         taken = {_key(u) for u in np.vstack([Xc, Xbad, Xp])}
@@ -269,6 +279,8 @@ class GPOptimizer:
         self, space: SearchSpace, layout: Layout, X: np.ndarray, taken: set[bytes], rng: np.random.Generator
     ) -> dict[str, Any]:
         """Greedy maximin: the Sobol point farthest from every point tried or running."""
+        from .gp.optimize import sobol_points
+
         cand = sobol_points(layout, 256, rng)
         if len(X):
             d2 = ((cand[:, None, :] - X[None, :, :]) ** 2).sum(-1).min(1)

@@ -20,9 +20,8 @@ import math
 import numpy as np
 from scipy import special
 
-__all__ = ["ACQUISITIONS", "log_ei", "log_h", "ucb"]
+__all__ = ["log_ei", "log_h", "ucb"]
 
-ACQUISITIONS = ("logei", "ucb")
 _C1 = 0.5 * math.log(2 * math.pi)
 _C2 = 0.5 * math.log(math.pi / 2)
 _INV_SQRT_EPS = 1.0 / math.sqrt(np.finfo(float).eps)
