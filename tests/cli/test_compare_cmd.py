@@ -88,12 +88,17 @@ def test_leaderboard_of_three(store):
     assert any(d["comparable"] and d["l2"] == 0 for d in out["distances"])  # one version under two refs
 
 
-def test_save_stores_the_result_and_prints_its_id(store):
+def _save_json(store) -> tuple[str, dict]:
+    """``compare churn/1 churn/2 --json --save``: the saved id and the printed comparison without it."""
     r = _run("compare", "churn/1", "churn/2", "--data", "holdout.csv", "--target", "churned", "--json", "--save",
              "--no-latency", "--resamples", "1000", cwd=store)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    cid = out.pop("id")
+    return out.pop("id"), out
+
+
+def test_save_stores_the_result_and_prints_its_id(store):
+    cid, out = _save_json(store)
     r = _run("compare", "churn/1", "churn@production", "--data", "holdout.csv", "--target", "churned", "--save",
              "--no-latency", "--resamples", "1000", cwd=store)
     assert r.returncode == 0, r.stderr
@@ -176,11 +181,7 @@ def test_data_not_matching_the_schema_exits_2(store):
 
 
 def test_comparisons_list_show_and_delete(store):
-    r = _run("compare", "churn/1", "churn/2", "--data", "holdout.csv", "--target", "churned", "--json", "--save",
-             "--no-latency", "--resamples", "1000", cwd=store)
-    assert r.returncode == 0, r.stderr
-    saved = json.loads(r.stdout)
-    cid = saved.pop("id")
+    cid, saved = _save_json(store)
     listed = json.loads(_run("comparisons", "list", "--json", cwd=store).stdout)
     assert listed[0]["id"] == cid and listed[0]["refs"] == ["churn/1", "churn/2"]
     assert listed[0]["best"] == saved["entries"][[e["rank"] for e in saved["entries"]].index(1)]["label"]
