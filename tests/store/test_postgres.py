@@ -67,3 +67,27 @@ def test_concurrent_rollbacks_each_move_one_step(pg_yard, trained_result):
         t.join()
     assert sorted((m.from_ref, m.to_ref) for m in moves) == [("m/3", "m/2"), ("m/4", "m/3")]
     assert reg.resolve("m@production").ref == "m/2"
+
+
+def test_a_version_1_store_migrates_on_postgres(postgres_url, tmp_path, trained_result):
+    """Schema 1 -> 2 (each version row gets its parent) runs on PostgreSQL as on SQLite, keeping every version."""
+    from sqlalchemy import create_engine, text
+
+    from modelyard.store import db as dbmod
+    from modelyard.testing.stores import variant
+
+    with Yard(postgres_url, artifacts=tmp_path / "a") as yard:
+        root = yard.registry.register(trained_result, "m")
+        child = yard.registry.register(variant(trained_result, 1), "m", parent=root.id)
+        before = yard.registry.list("m")
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:  # turn it back into a version 1 store
+        conn.execute(text("ALTER TABLE model_versions DROP COLUMN parent_id"))
+        conn.execute(text("UPDATE schema_info SET value = '1' WHERE key = 'schema_version'"))
+    with Yard(postgres_url, artifacts=tmp_path / "a") as yard:
+        assert yard.registry.list("m") == before and [v.parent_id for v in before] == [root.id, None]
+        assert yard.registry.get(child.ref).parent_id == root.id
+    with engine.connect() as conn:
+        version = conn.execute(text("SELECT value FROM schema_info WHERE key = 'schema_version'")).scalar()
+    engine.dispose()
+    assert version == str(dbmod.SCHEMA_VERSION)
