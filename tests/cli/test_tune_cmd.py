@@ -171,3 +171,14 @@ def test_ctrl_c_stops_every_worker_and_leaves_the_study_resumable(tmp_path):
     assert not [t for t in trials if t.state is TrialState.RUNNING]
     stopped = [t for t in trials if t.number in {r.number for r in running}]
     assert all(t.state is TrialState.FAILED and t.reason.startswith("interrupted") for t in stopped)
+
+
+def test_the_cli_offers_every_registered_optimizer_and_pruner():
+    """``--optimizer``/``--pruner`` list their names literally (so ``--help`` stays light); they must match the registries."""
+    from modelyard.cli.main import build_parser
+    from modelyard.tune.optimizers import OPTIMIZERS
+    from modelyard.tune.pruners import PRUNERS
+
+    tune = build_parser()._subparsers._group_actions[0].choices["tune"]
+    choices = {a.dest: set(a.choices) for a in tune._actions if a.dest in ("optimizer", "pruner")}
+    assert choices == {"optimizer": set(OPTIMIZERS), "pruner": set(PRUNERS)}

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, runtime_che
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from modelyard.errors import SpaceError
+from modelyard.errors import ParamError, SpaceError
 
 from .space import Categorical, Float, Int, SearchSpace
 
@@ -209,15 +209,15 @@ class GPOptimizer:
         beta: float = 2.0,
     ) -> None:
         if kernel not in ("matern52", "rbf"):
-            raise ValueError(f"kernel must be 'matern52' or 'rbf', got {kernel!r}; pick one of them.")
+            raise ParamError(f"kernel must be 'matern52' or 'rbf', got {kernel!r}; pick one of them.")
         if acquisition not in ACQUISITIONS:
-            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}; pick one.")
+            raise ParamError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}; pick one.")
         if warp not in ("none", "log", "yeo-johnson", "auto", "select"):
-            raise ValueError(
+            raise ParamError(
                 f"warp must be 'none', 'log', 'yeo-johnson', 'auto' or 'select', got {warp!r}; pick one."
             )
         if n_initial is not None and n_initial < 1:
-            raise ValueError(f"n_initial must be >= 1 or None, got {n_initial}; use e.g. 10.")
+            raise ParamError(f"n_initial must be >= 1 or None, got {n_initial}; use e.g. 10.")
         self.kernel = kernel
         self.acquisition = acquisition
         self.n_initial = n_initial
@@ -295,5 +295,5 @@ OPTIMIZERS: dict[str, type] = {"gp": GPOptimizer, "random": RandomOptimizer}
 def get_optimizer(name: str, **kwargs: Any) -> Optimizer:
     """Optimizer by name: ``"gp"`` or ``"random"``."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; use one of {', '.join(map(repr, OPTIMIZERS))}.")
+        raise ParamError(f"unknown optimizer {name!r}; use one of {', '.join(map(repr, OPTIMIZERS))}.")
     return OPTIMIZERS[name](**kwargs)

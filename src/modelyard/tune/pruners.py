@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import ParamError
+
 __all__ = ["PRUNERS", "ASHAPruner", "MedianPruner", "NopPruner", "Pruner", "get_pruner"]
 
 
@@ -37,7 +39,7 @@ def _check_minimums(settings: dict[str, tuple[int, int]]) -> None:
     if any(value < low for value, low in settings.values()):
         need = ", ".join(f"{name} >= {low}" for name, (_, low) in settings.items())
         got = ", ".join(str(value) for value, _ in settings.values())
-        raise ValueError(f"need {need}, got {got}; fix the offending one.")
+        raise ParamError(f"need {need}, got {got}; fix the offending one.")
 
 
 class NopPruner:
@@ -149,5 +151,5 @@ def get_pruner(name: str, **kwargs: Any) -> Pruner:
     """Pruner by name: ``"median"``, ``"asha"`` or ``"none"``."""
     cls = PRUNERS.get("none" if name == "nop" else name)
     if cls is None:
-        raise ValueError(f"unknown pruner {name!r}; use one of {', '.join(map(repr, PRUNERS))}.")
+        raise ParamError(f"unknown pruner {name!r}; use one of {', '.join(map(repr, PRUNERS))}.")
     return cls(**kwargs)
