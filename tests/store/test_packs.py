@@ -172,3 +172,12 @@ class TwoStores(RuleBasedStateMachine):
 
 TestTwoStores = TwoStores.TestCase
 TestTwoStores.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+
+
+def test_a_pack_file_removed_by_hand_reads_as_missing(tmp_path):
+    store = ArtifactStore(tmp_path)
+    d = store.put(b"in a pack whose file goes")
+    store.close()
+    next((tmp_path / "packs").glob("*.pack")).unlink()  # its index stays
+    with pytest.raises(ArtifactError, match="missing"):
+        ArtifactStore(tmp_path).get(d)

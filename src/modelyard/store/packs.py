@@ -6,7 +6,7 @@ bytes to an open file), so a local store keeps blobs smaller than ``PACK_LIMIT``
 git does. Layout under ``ROOT/packs/``::
 
     ID.pack   records: b"MYPK" | sha256 (32 bytes) | length (u64) | the bytes
-    ID.idx    80-byte entries: sha256 | pack ID (16 bytes) | offset | length (all ones: deleted) | time_ns | crc32
+    ID.idx    76-byte entries: sha256 | pack ID (16 bytes) | offset | length (all ones: deleted) | time_ns | crc32
 
 A writer (one store object in one process) appends to one pack at a time, which it holds an
 exclusive ``flock`` on; it adopts a pack no live process holds, or creates one. A blob is
@@ -38,7 +38,7 @@ _ROLL_BYTES = 256 << 20  # a writer moves to a new pack past this size
 _MAGIC = b"MYPK"
 _HEAD = struct.Struct("<4s32sQ")  # record header
 _BODY = struct.Struct("<32s16sQQQ")  # index entry without its crc
-_ENTRY = struct.Struct("<32s16sQQQI")  # 80 bytes
+_ENTRY = struct.Struct("<32s16sQQQI")  # 76 bytes
 _DELETED = (1 << 64) - 1
 _NO_PACK = bytes(16)
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -145,13 +145,14 @@ class PackStore:
         """The bytes recorded for ``digest`` (the caller verifies their hash), or None when no pack holds it."""
         raw_digest = bytes.fromhex(digest)
         with self._lock:
-            for attempt in range(2):
-                entry = self._find(raw_digest, refresh=True, full=attempt > 0)
-                if entry is None:
-                    return None
+            full = False
+            while (entry := self._find(raw_digest, refresh=True, full=full)) is not None:
                 try:
                     fd = self._read_fd(entry.pack)
-                except FileNotFoundError:  # compacted away meanwhile: read the indexes again
+                except FileNotFoundError:
+                    if (self.folder / f"{entry.pack.hex()}.idx").exists():
+                        return None  # the pack file itself was removed: the caller reports the blob missing
+                    full = True  # compacted away meanwhile (as often as a compactor in a loop does): look again
                     continue
                 raw = os.pread(fd, _HEAD.size + entry.length, entry.offset - _HEAD.size)
                 if len(raw) < _HEAD.size:
@@ -298,22 +299,35 @@ class PackStore:
             self._entries[raw_digest] = entry
 
     def _refresh(self, *, full: bool = False) -> None:
-        """Read the index entries written since the last look (``full``: read every index from the start)."""
+        """Read the index entries written since the last look (``full``: read every index from the start).
+
+        An index listed but gone before it is read was compacted away meanwhile, and the listing may
+        lack the compactor's new index, which holds its blobs now: the look starts over.
+        """
+        while not self._read_indexes(full=full):
+            full = True
+
+    def _read_indexes(self, *, full: bool) -> bool:
         names = _pack_ids(self.folder)
         if full or any(n not in names for n in self._read_upto):  # a pack was compacted away: start over
             self._entries.clear()
             self._read_upto = {}
+        for pack in [p for p in self._fds if p.hex() not in names]:  # compacted away: give its disk space back
+            os.close(self._fds.pop(pack))
         self._loaded = True
         packs = {bytes.fromhex(n) for n in names}
         entries = self._entries
         for name in sorted(names):
             start = self._read_upto.get(name, 0)
+            path = os.path.join(self.folder, f"{name}.idx")
             try:
-                with open(self.folder / f"{name}.idx", "rb") as f:
+                if start and os.stat(path).st_size == start:
+                    continue  # nothing new (a stat costs less than an open)
+                with open(path, "rb") as f:
                     f.seek(start)
                     data = f.read()
             except FileNotFoundError:
-                continue
+                return False
             whole = len(data) - len(data) % _ENTRY.size  # a torn last entry is read again next time
             index = bytes.fromhex(name)
             for raw_digest, pack, offset, length, stamp, crc in _ENTRY.iter_unpack(data[:whole]):
@@ -325,6 +339,7 @@ class PackStore:
                 if current is None or stamp >= current.time_ns:
                     entries[raw_digest] = _Entry(pack, offset, length, stamp, index)
             self._read_upto[name] = start + whole
+        return True
 
     def _remove_orphans(self, age: float) -> int:
         """Remove ``.pack`` files without an index that are older than ``age`` seconds; returns their bytes."""

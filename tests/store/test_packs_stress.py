@@ -1,0 +1,205 @@
+"""Pack files under stress: races with compaction, killed writers and compactors, threads and fork.
+
+The races that need one precise interleaving are forced by running the other party from inside
+the compactor's first (or every) call of an ``os`` function; the stress tests run real processes
+and threads against each other. Every writer owns its byte strings, so each blob's expected state
+is known exactly, and is checked from a fresh ``ArtifactStore`` (what another process would see).
+Workers are this file run as a script (see the bottom).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from modelyard.store.artifacts import ArtifactStore
+
+
+def _before(monkeypatch, name: str, action, *, once: bool = True, after: bool = False) -> None:
+    """Run ``action`` just before (or ``after``) the first (or every) call of ``os.NAME``."""
+    real = getattr(os, name)
+    busy: list[bool] = []
+
+    def hook(*args, **kwargs):
+        if once:
+            monkeypatch.setattr(os, name, real)
+        result = real(*args, **kwargs) if after else None
+        if not busy:  # the action's own calls of os.NAME go straight through
+            busy.append(True)
+            try:
+                action()
+            finally:
+                busy.pop()
+        return result if after else real(*args, **kwargs)
+
+    monkeypatch.setattr(os, name, hook)
+
+
+def _spawn(*args: object, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, *map(str, args)], stdout=stdout)
+
+
+def _started(proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not (log.exists() and log.read_bytes().startswith(b"go\n")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.005)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+# --- one interleaving at a time ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "after"), [("listdir", True), ("open", False)], ids=["listing", "opening"])
+def test_a_reader_keeps_up_with_compactions_that_follow_each_other(tmp_path, monkeypatch, call, after):
+    writer = ArtifactStore(tmp_path)
+    blobs = {writer.put(b"blob %d" % i * 20): b"blob %d" % i * 20 for i in range(10)}
+    extra = [writer.put(b"extra %d" % i) for i in range(2)]
+    writer.close()
+    reader = ArtifactStore(tmp_path)
+    assert all(reader.get(d) == data for d, data in blobs.items())  # the reader holds the first pack open
+    other = ArtifactStore(tmp_path)
+    other.delete(extra[0])
+    other.compact()  # every blob moves to a second pack ...
+    other.delete(extra[1])  # ... which holds dead bytes too
+    other.close()
+    # the reader finds the first pack gone and lists the indexes again; a compaction moves every blob on
+    # to a third pack right after that listing, or as the reader opens the second pack
+    _before(monkeypatch, call, lambda: ArtifactStore(tmp_path).compact(), after=after)
+    assert all(reader.get(d) == data for d, data in blobs.items())
+    assert len(list((tmp_path / "packs").glob("*.idx"))) == 1
+
+
+def _open_deleted_files(folder: Path) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(folder)) and target.endswith(" (deleted)"):
+                found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_long_lived_reader_lets_go_of_packs_another_process_compacted_away(tmp_path):
+    reader = ArtifactStore(tmp_path)
+    kept = []
+    for round_ in range(3):
+        writer = ArtifactStore(tmp_path)
+        kept.append((writer.put(b"keep %d" % round_ * 100), b"keep %d" % round_ * 100))
+        gone = writer.put(os.urandom(200_000))
+        assert reader.get(kept[-1][0]) == kept[-1][1]  # the reader opens the pack
+        writer.delete(gone)
+        writer.close()
+        subprocess.run([sys.executable, __file__, "compact", tmp_path], check=True)
+        assert {d for d, _ in reader.digests()} == {d for d, _ in kept}
+        assert all(reader.get(d) == data for d, data in kept)
+    assert _open_deleted_files(tmp_path) == []  # their disk space is given back
+
+
+def test_get_finds_a_blob_another_process_moved_by_compaction(tmp_path):
+    writer = ArtifactStore(tmp_path)
+    blobs = {writer.put(b"blob %d" % i * 30): b"blob %d" % i * 30 for i in range(50)}
+    gone = writer.put(b"deleted")
+    writer.close()
+    cached_fd, cached_place = ArtifactStore(tmp_path), ArtifactStore(tmp_path)
+    assert all(cached_fd.get(d) == data for d, data in blobs.items())  # holds the pack open
+    assert len(list(cached_place.digests())) == 51  # knows the places, opened nothing
+    subprocess.run([sys.executable, __file__, "delete-and-compact", tmp_path, gone], check=True)
+    for store in (cached_fd, cached_place):
+        assert all(store.get(d) == data for d, data in blobs.items())
+        assert all(store.locate(d).path.exists() for d in blobs)
+        assert not store.exists(gone) and sorted(d for d, _ in store.digests()) == sorted(blobs)
+
+
+# --- fork ---------------------------------------------------------------------------------------
+
+
+# --- stress -------------------------------------------------------------------------------------
+def _blob(owner: str, i: int, rng: random.Random) -> bytes:
+    return f"{owner}-{i}|".encode() * rng.randint(1, 400)
+
+
+# --- the workers ------------------------------------------------------------------------------
+def _mix(root: Path, owner: str, store: ArtifactStore, ops: int, rng: random.Random,
+         errors: list) -> tuple[dict[str, bytes], set[str]]:
+    """Random puts, gets, deletes and re-puts of ``owner``'s own blobs, each checked as it goes."""
+    live: dict[str, bytes] = {}
+    dead: dict[str, bytes] = {}
+    for i in range(ops):
+        r = rng.random()
+        if r < 0.35 or not live:
+            data = _blob(owner, i, rng)
+            live[store.put(data)] = data
+        elif r < 0.6:
+            d = rng.choice(sorted(live))
+            if store.get(d) != live[d]:
+                errors.append(f"{owner}: wrong bytes for {d}")
+        elif r < 0.75:
+            d = rng.choice(sorted(live))
+            if not store.delete(d):
+                errors.append(f"{owner}: {d} was not there to delete")
+            dead[d] = live.pop(d)
+        elif r < 0.85 and dead:
+            data = dead.pop(rng.choice(sorted(dead)))
+            live[store.put(data)] = data
+        elif r < 0.9:
+            store.close()  # its pack is free: another may adopt or compact it; the next write takes one again
+        else:  # what another process sees meanwhile
+            fresh = ArtifactStore(root)
+            for d in rng.sample(sorted(live), min(3, len(live))):
+                if fresh.get(d) != live[d]:
+                    errors.append(f"{owner}: a fresh store reads wrong bytes for {d}")
+            for d in rng.sample(sorted(dead), min(3, len(dead))):
+                if fresh.exists(d):
+                    errors.append(f"{owner}: a fresh store sees the deleted {d}")
+            fresh.close()
+    return live, set(dead)
+
+
+def _main(mode: str, root: str, *args: str) -> None:
+    store = ArtifactStore(root)
+    if mode == "compact":
+        store.compact()
+    elif mode == "delete-and-compact":
+        store.delete(args[0])
+        store.compact()
+    elif mode == "compact-loop":
+        with open(args[0] if args else os.devnull, "w", buffering=1) as log:
+            log.write("go\n")
+            while True:
+                if store.compact():
+                    log.write("freed\n")
+    elif mode == "mix":
+        errors: list[str] = []
+        live, dead = _mix(Path(root), f"p{args[0]}", store, int(args[1]), random.Random(int(args[0])), errors)
+        Path(args[2]).write_text(json.dumps({"live": {d: v.hex() for d, v in live.items()}, "dead": sorted(dead),
+                                             "errors": errors}))
+    elif mode == "writer":  # until killed
+        rng = random.Random(int(args[0]))
+        with open(args[1], "w", buffering=1) as log:
+            log.write("go\n")
+            for i in range(10**9):
+                d = store.put(_blob(f"k{args[0]}", i, rng))
+                log.write(f"put {d}\n")
+                if rng.random() < 0.2:
+                    log.write(f"deleting {d}\n")
+                    store.delete(d)
+                    log.write(f"deleted {d}\n")
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])
