@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.store.artifacts import ArtifactStore
+from modelyard.store.artifacts import ArtifactStore, digest_of
 
 
 def _before(monkeypatch, name: str, action, *, once: bool = True, after: bool = False) -> None:
@@ -61,6 +61,66 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 # --- one interleaving at a time ------------------------------------------------------------------
+def test_a_re_put_after_another_process_deleted_the_blob_survives_a_compaction_in_flight(tmp_path, monkeypatch):
+    writer = ArtifactStore(tmp_path)
+    data = b"weights two versions share" * 10
+    d = writer.put(data)
+    for i in range(20):
+        writer.put(b"another model %d" % i)
+    writer.close()  # its pack is free: a compaction may rewrite it
+    user = ArtifactStore(tmp_path)
+    assert user.get(d) == data  # ``user`` now knows where the blob is
+    gc = ArtifactStore(tmp_path)
+    assert gc.delete(d)  # done before ``user`` stores the same bytes again
+    _before(monkeypatch, "unlink", lambda: user.put(data))  # gc has copied the live blobs, not yet removed a file
+    gc.compact()
+    assert ArtifactStore(tmp_path).get(d) == data
+    assert user.get(d) == data
+
+
+def test_no_deleted_blob_shows_while_a_compaction_removes_the_old_indexes(tmp_path, monkeypatch):
+    a, b = ArtifactStore(tmp_path), ArtifactStore(tmp_path)
+    x, y, z = a.put(b"x" * 100), b.put(b"y" * 100), a.put(b"z" * 100)
+    assert a.delete(y) and b.delete(x)  # each pack's index holds the deletion of a blob in the other pack
+    a.close()
+    seen: list[tuple[bool, bool, bool]] = []
+
+    def look() -> None:
+        fresh = ArtifactStore(tmp_path)
+        seen.append((fresh.exists(x), fresh.exists(y), fresh.exists(z)))
+        fresh.close()
+
+    _before(monkeypatch, "unlink", look, once=False)
+    b.compact()  # every pack is free: the deletions are settled
+    look()
+    assert len(seen) >= 5 and set(seen) == {(False, False, True)}
+
+
+def test_a_deletion_is_kept_while_a_pack_made_during_the_compaction_holds_the_blob(tmp_path, monkeypatch):
+    holder = ArtifactStore(tmp_path)
+    holder.put(b"the only pack, held")
+    late: list[ArtifactStore] = []
+    blob = b"put while gc lists the packs" * 4
+
+    def meanwhile() -> None:  # between gc listing the packs and locking them
+        late.append(ArtifactStore(tmp_path))
+        late[0].put(blob)  # the only pack is held: a new pack, which gc did not list
+        holder.close()
+        deleter = ArtifactStore(tmp_path)
+        assert deleter.delete(digest_of(blob))  # written to the index of the pack gc is about to rewrite
+        deleter.close()
+
+    gc = ArtifactStore(tmp_path)
+    _before(monkeypatch, "open", meanwhile)
+    gc.compact()
+    monkeypatch.undo()
+    assert not ArtifactStore(tmp_path).exists(digest_of(blob))
+    late[0].close()  # now every pack is free
+    seen: list[bool] = []
+    _before(monkeypatch, "unlink", lambda: seen.append(ArtifactStore(tmp_path).exists(digest_of(blob))), once=False)
+    gc.compact()
+    gc.compact()
+    assert seen and not any(seen) and not ArtifactStore(tmp_path).exists(digest_of(blob))
 
 
 @pytest.mark.parametrize(("call", "after"), [("listdir", True), ("open", False)], ids=["listing", "opening"])
@@ -131,6 +191,34 @@ def test_get_finds_a_blob_another_process_moved_by_compaction(tmp_path):
 # --- stress -------------------------------------------------------------------------------------
 def _blob(owner: str, i: int, rng: random.Random) -> bytes:
     return f"{owner}-{i}|".encode() * rng.randint(1, 400)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_re_puts_after_deletions_elsewhere_survive_a_compactor_running_meanwhile(tmp_path):
+    compactor = _spawn("compact-loop", tmp_path)
+    rng = random.Random(7)
+    lost = []
+    user, gc = ArtifactStore(tmp_path), ArtifactStore(tmp_path)
+    try:
+        for i in range(30):
+            writer = ArtifactStore(tmp_path)
+            for _ in range(150):
+                writer.put(rng.randbytes(8000))  # bytes for the compactor to copy
+            data = b"version %d" % i * 40
+            d = writer.put(data)
+            writer.close()
+            assert user.get(d) == data
+            assert gc.delete(d)
+            gc.close()
+            time.sleep(rng.random() * 0.01)
+            user.put(data)  # after the deletion: it must stay
+            time.sleep(0.03)
+            if not ArtifactStore(tmp_path).exists(d):
+                lost.append(i)
+    finally:
+        _stop(compactor)
+    assert lost == []
 
 
 # --- the workers ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ git does. Layout under ``ROOT/packs/``::
 
     ID.pack   records: b"MYPK" | sha256 (32 bytes) | length (u64) | the bytes
     ID.idx    76-byte entries: sha256 | pack ID (16 bytes) | offset | length (all ones: deleted) | time_ns | crc32
+              (a deletion's pack ID is all zeros, or all ones once compaction settled it)
 
 A writer (one store object in one process) appends to one pack at a time, which it holds an
 exclusive ``flock`` on; it adopts a pack no live process holds, or creates one. A blob is
@@ -41,6 +42,7 @@ _BODY = struct.Struct("<32s16sQQQ")  # index entry without its crc
 _ENTRY = struct.Struct("<32s16sQQQI")  # 76 bytes
 _DELETED = (1 << 64) - 1
 _NO_PACK = bytes(16)
+_SETTLED = b"\xff" * 16  # the pack of a deletion that outlived every older entry of its blob
 _BINARY = getattr(os, "O_BINARY", 0)
 
 
@@ -170,9 +172,17 @@ class PackStore:
             return sorted((d.hex(), e.time_ns / 1e9) for d, e in self._entries.items() if e.length != _DELETED)
 
     def known(self, digest: str) -> bool:
-        """Whether this process knows ``digest`` as a live packed blob (reads the indexes once, then memory only)."""
+        """Whether ``digest`` is a live packed blob: from memory when it is not, else confirmed by the newest entries.
+
+        (Another process may have deleted it since, and a compaction drops the bytes of a deleted blob
+        even when a re-use names them meanwhile; ``put`` then appends the bytes again.)
+        """
+        raw_digest = bytes.fromhex(digest)
         with self._lock:
-            return self._find(bytes.fromhex(digest), refresh=False) is not None
+            if self._find(raw_digest, refresh=False) is None:
+                return False
+            self._refresh()
+            return self._find(raw_digest, refresh=False) is not None
 
     # --- writes -----------------------------------------------------------------------------
     def append(self, digest: str, data: bytes) -> None:
@@ -206,9 +216,11 @@ class PackStore:
         """Rewrite the packs no live process holds into one new pack without their dead bytes; returns bytes freed.
 
         Deletions and re-uses recorded in the rewritten indexes are carried over while a pack a live
-        process holds may still contain the blob; when every pack was rewritten they are settled and
-        dropped. A ``.pack`` without an index older than ``orphan_age`` seconds (a writer killed
-        between creating the two) is removed.
+        process holds may still contain the blob. When every pack is rewritten, a deletion is carried
+        once more, marked settled (so no reader meets an older entry of its blob while the old indexes
+        are removed one by one), and dropped by the next such compaction: every other entry of its blob
+        is newer by then. A ``.pack`` without an index older than ``orphan_age`` seconds (a writer
+        killed between creating the two) is removed.
         """
         with self._lock:
             self._close_writer()
@@ -227,15 +239,21 @@ class PackStore:
                 freed = self._remove_orphans(orphan_age)
                 if not held:
                     return freed
+                # listed after the locks: a pack made later holds only entries newer than every deletion here
+                everything = {bytes.fromhex(n) for n in _pack_ids(self.folder)} <= held.keys()
                 self._refresh(full=True)  # every entry written before we took the locks
-                everything = len(held) == len(names)
                 live = [(d, e) for d, e in self._entries.items() if e.length != _DELETED and e.pack in held]
-                carry = [(d, e) for d, e in self._entries.items() if e.index in held and e.pack not in held
-                         and not (everything and e.length == _DELETED)]
+                carry, settling = [], False
+                for d, e in self._entries.items():
+                    if e.index not in held or e.pack in held or (everything and e.pack == _SETTLED):
+                        continue
+                    if everything and e.length == _DELETED:
+                        e, settling = _Entry(_SETTLED, e.offset, e.length, e.time_ns, e.index), True
+                    carry.append((d, e))
                 total = sum(os.fstat(fd).st_size for fd in held.values())
                 indexed = sum(_file_size(self.folder / f"{p.hex()}.idx") // _ENTRY.size for p in held)
                 dead = total - sum(_HEAD.size + e.length for _, e in live)
-                if dead == 0 and indexed == len(live) + len(carry) and len(held) == 1:
+                if dead == 0 and indexed == len(live) + len(carry) and len(held) == 1 and not settling:
                     return freed  # one pack, every byte and entry of it live
                 w = self._writer = _Writer(self.folder, self.fsync, adopt=False)
                 for digest, e in live:
