@@ -16,6 +16,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -186,6 +187,97 @@ def test_get_finds_a_blob_another_process_moved_by_compaction(tmp_path):
 
 
 # --- fork ---------------------------------------------------------------------------------------
+def _fork(child) -> int:
+    """Run ``child()`` in a forked process (exit code 0 when it returns True); its exit code, or -9 if hung."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            code = 0 if child() else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return -9
+
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+@needs_fork
+def test_a_forked_child_reads_writes_and_deletes_through_the_parents_store(tmp_path):
+    store = ArtifactStore(tmp_path)
+    parent = {store.put(b"parent %d" % i * 20): b"parent %d" % i * 20 for i in range(30)}
+    doomed = next(iter(parent))
+
+    def child() -> bool:
+        ok = all(store.get(d) == data for d, data in parent.items())
+        mine = store.put(b"written by the child")
+        return ok and store.get(mine) == b"written by the child" and store.delete(doomed)
+
+    assert _fork(child) == 0
+    late = store.put(b"parent after the fork")
+    fresh = ArtifactStore(tmp_path)
+    assert fresh.get(digest_of(b"written by the child")) == b"written by the child"
+    assert not fresh.exists(doomed) and fresh.get(late) == b"parent after the fork"
+    assert all(fresh.get(d) == data for d, data in parent.items() if d != doomed)
+
+
+@needs_fork
+def test_a_child_forked_while_another_thread_writes_can_use_the_store(tmp_path, monkeypatch):
+    store = ArtifactStore(tmp_path)
+    known = store.put(b"there before the fork")
+    inside, release = threading.Event(), threading.Event()
+    real_pwrite = os.pwrite
+
+    def slow_pwrite(fd, data, offset):
+        if threading.current_thread().name == "writer":
+            inside.set()
+            release.wait(30)
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", slow_pwrite)
+    writer = threading.Thread(target=store.put, args=(b"written by a thread",), name="writer")
+    writer.start()
+    assert inside.wait(30)  # the thread is inside put (and holds the store's lock)
+    try:
+        code = _fork(lambda: store.get(known) == b"there before the fork" and bool(store.put(b"child")))
+    finally:
+        release.set()
+        writer.join()
+    assert code == 0
+    assert ArtifactStore(tmp_path).get(digest_of(b"child")) == b"child"
+
+
+@needs_fork
+def test_a_forked_child_does_not_keep_the_parents_pack_from_compaction(tmp_path):
+    store = ArtifactStore(tmp_path)
+    gone = store.put(os.urandom(50_000))
+    store.put(b"kept")
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: a worker that lives on (a data loader, a pool process)
+        os.write(ready_write, b"r")
+        os.read(go_read, 1)
+        os._exit(0)
+    assert os.read(ready_read, 1) == b"r"
+    try:
+        store.delete(gone)
+        store.close()  # the parent is done with its pack
+        assert ArtifactStore(tmp_path).compact() >= 50_000
+    finally:
+        os.write(go_write, b"g")
+        os.waitpid(pid, 0)
+        for fd in (ready_read, ready_write, go_read, go_write):
+            os.close(fd)
+    assert ArtifactStore(tmp_path).get(digest_of(b"kept")) == b"kept"
 
 
 # --- stress -------------------------------------------------------------------------------------

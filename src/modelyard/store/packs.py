@@ -28,6 +28,7 @@ import secrets
 import struct
 import threading
 import time
+import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,6 @@ class _Writer:
 
     def __init__(self, folder: Path, fsync: bool, *, adopt: bool = True):
         folder.mkdir(parents=True, exist_ok=True)
-        self.pid = os.getpid()
         if adopt and any(self._adopt(folder, name) for name in sorted(_pack_ids(folder))):
             return  # any() stops at the first pack adopted
         self.pack = secrets.token_bytes(16)
@@ -124,6 +124,7 @@ class PackStore:
         self._read_upto: dict[str, int] = {}  # index file id -> bytes of it already read
         self._fds: dict[bytes, int] = {}  # pack id -> read descriptor
         self._loaded = False
+        _STORES.add(self)
 
     def close(self) -> None:
         """Release this process's pack (and its lock) and the read descriptors."""
@@ -288,15 +289,29 @@ class PackStore:
 
     def _own_writer(self) -> _Writer:
         w = self._writer
-        if w is None or w.pid != os.getpid() or w.size >= _ROLL_BYTES:
+        if w is None or w.size >= _ROLL_BYTES:
             self._close_writer()
             w = self._writer = _Writer(self.folder, self.fsync)
         return w
 
     def _close_writer(self) -> None:
-        if self._writer is not None and self._writer.pid == os.getpid():
+        if self._writer is not None:
             self._writer.close()
-        self._writer = None  # a forked child leaves its parent's descriptors alone
+        self._writer = None
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock and cache, and none of the parent's descriptors.
+
+        A thread of the parent may have held the lock (or been half-way through the cache) at the fork;
+        closing the child's copies of the descriptors leaves the parent's pack locked by the parent
+        alone, so it can be adopted or compacted once the parent lets it go, however long the child lives.
+        """
+        self._lock = threading.RLock()
+        self._close_writer()
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds, self._entries, self._read_upto, self._loaded = {}, {}, {}, False
 
     def _write_record(self, w: _Writer, raw_digest: bytes, data: bytes) -> int:
         offset = w.size + _HEAD.size
@@ -386,6 +401,18 @@ class PackStore:
         if fd is None:
             fd = self._fds[pack] = os.open(self.folder / f"{pack.hex()}.pack", os.O_RDONLY | _BINARY)
         return fd
+
+
+_STORES: weakref.WeakSet[PackStore] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for store in list(_STORES):
+        store._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _file_size(path: Path) -> int:
