@@ -1,8 +1,8 @@
 """Pack files under stress: races with compaction, killed writers and compactors, threads and fork.
 
 The races that need one precise interleaving are forced by running the other party from inside
-the compactor's first (or every) call of an ``os`` function; the stress tests run real processes
-and threads against each other. Every writer owns its byte strings, so each blob's expected state
+a call of an ``os`` function (the compactor's or the reader's); the stress tests run real
+processes and threads against each other. Every writer owns its byte strings, so each blob's expected state
 is known exactly, and is checked from a fresh ``ArtifactStore`` (what another process would see).
 Workers are this file run as a script (see the bottom).
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.errors import ArtifactError, CorruptArtifactError
 from modelyard.store.artifacts import ArtifactStore, digest_of
 
 
@@ -45,8 +46,8 @@ def _before(monkeypatch, name: str, action, *, once: bool = True, after: bool = 
     monkeypatch.setattr(os, name, hook)
 
 
-def _spawn(*args: object, stdout=subprocess.DEVNULL) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, *map(str, args)], stdout=stdout)
+def _spawn(*args: object) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, *map(str, args)], stdout=subprocess.DEVNULL)
 
 
 def _started(proc: subprocess.Popen, log: Path) -> None:
@@ -285,7 +286,36 @@ def _blob(owner: str, i: int, rng: random.Random) -> bytes:
     return f"{owner}-{i}|".encode() * rng.randint(1, 400)
 
 
-@pytest.mark.slow
+def _check_final(root: Path, live: dict[str, bytes], dead: set[str]) -> None:
+    fresh = ArtifactStore(root)
+    assert {d for d, _ in fresh.digests()} == set(live)
+    assert all(fresh.get(d) == data for d, data in live.items())
+    assert not any(fresh.exists(d) for d in dead)
+
+
+@pytest.mark.timeout(120)
+def test_processes_put_get_delete_while_two_others_compact(tmp_path):
+    logs = [tmp_path / f"compactor{k}.log" for k in range(2)]
+    compactors = [_spawn("compact-loop", tmp_path, log) for log in logs]
+    for proc, log in zip(compactors, logs):
+        _started(proc, log)
+    workers = [_spawn("mix", tmp_path, k, 1500, tmp_path / f"w{k}.json") for k in range(3)]
+    try:
+        assert [w.wait(timeout=100) for w in workers] == [0, 0, 0]
+    finally:
+        for proc in compactors:
+            _stop(proc)
+    assert sum(log.read_text().count("freed") for log in logs) >= 3  # blobs really moved under the workers
+    live: dict[str, bytes] = {}
+    dead: set[str] = set()
+    for k in range(3):
+        result = json.loads((tmp_path / f"w{k}.json").read_text())
+        assert result["errors"] == []
+        live.update({d: bytes.fromhex(v) for d, v in result["live"].items()})
+        dead.update(result["dead"])
+    _check_final(tmp_path, live, dead)
+
+
 @pytest.mark.timeout(120)
 def test_re_puts_after_deletions_elsewhere_survive_a_compactor_running_meanwhile(tmp_path):
     compactor = _spawn("compact-loop", tmp_path)
@@ -311,6 +341,127 @@ def test_re_puts_after_deletions_elsewhere_survive_a_compactor_running_meanwhile
     finally:
         _stop(compactor)
     assert lost == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_threads_share_one_store_while_others_compact(tmp_path):
+    shared = ArtifactStore(tmp_path)
+    results: dict[str, tuple[dict[str, bytes], set[str]]] = {}
+    errors: list[object] = []
+    stop = threading.Event()
+
+    def work(name: str, store: ArtifactStore, seed: int) -> None:
+        try:
+            results[name] = _mix(tmp_path, name, store, 400, random.Random(seed), errors)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(repr(e))
+
+    def compact(store: ArtifactStore) -> None:
+        while not stop.is_set():
+            try:
+                store.compact()
+            except BaseException as e:  # noqa: BLE001
+                errors.append(repr(e))
+                return
+
+    own = ArtifactStore(tmp_path)
+    threads = [threading.Thread(target=work, args=(f"t{k}", shared, k)) for k in range(3)]
+    threads.append(threading.Thread(target=work, args=("own", own, 9)))
+    compactors = [threading.Thread(target=compact, args=(s,)) for s in (shared, ArtifactStore(tmp_path))]
+    for t in threads + compactors:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    for t in compactors:
+        t.join()
+    assert errors == []
+    live = {d: data for lv, _ in results.values() for d, data in lv.items()}
+    _check_final(tmp_path, live, {d for _, dead in results.values() for d in dead})
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_writers_killed_at_random_moments_never_hand_readers_wrong_bytes(tmp_path):
+    stop = threading.Event()
+    problems: list[str] = []
+    missing: set[str] = set()
+
+    def read_everything() -> None:
+        while not stop.is_set():
+            store = ArtifactStore(tmp_path)
+            for d, _ in store.digests():  # listed: its write was whole
+                try:
+                    store.get(d)
+                except CorruptArtifactError as e:
+                    problems.append(str(e))
+                except ArtifactError:
+                    missing.add(d)  # fine if a writer deleted it since
+            store.close()
+
+    def compact() -> None:
+        store = ArtifactStore(tmp_path)
+        while not stop.is_set():
+            store.compact()
+            time.sleep(0.02)
+
+    helpers = [threading.Thread(target=read_everything), threading.Thread(target=compact)]
+    for t in helpers:
+        t.start()
+    rng = random.Random(3)
+    totals = {"put": 0, "deleted": 0}
+    kept: set[str] = set()
+    deleting: set[str] = set()
+    try:
+        for k in range(20):
+            log = tmp_path / f"writer{k}.log"
+            proc = _spawn("writer", tmp_path, k, log)
+            _started(proc, log)
+            time.sleep(rng.uniform(0, 0.05))
+            _stop(proc)
+            seen: dict[str, set[str]] = {"put": set(), "deleting": set(), "deleted": set()}
+            for line in log.read_text().splitlines(keepends=True)[1:]:
+                if line.endswith("\n"):  # a whole line: the call returned
+                    what, d = line.split()
+                    seen[what].add(d)
+            fresh = ArtifactStore(tmp_path)  # every put that returned is there, every delete that returned holds
+            assert all(digest_of(fresh.get(d)) == d for d in seen["put"] - seen["deleting"])
+            assert not seen["deleted"] & {d for d, _ in fresh.digests()}
+            fresh.close()
+            totals = {what: totals[what] + len(seen[what]) for what in totals}
+            kept |= seen["put"] - seen["deleting"]
+            deleting |= seen["deleting"]
+    finally:
+        stop.set()
+        for t in helpers:
+            t.join()
+    assert problems == [] and missing <= deleting and totals["put"] > 100 and totals["deleted"] > 10
+    fresh = ArtifactStore(tmp_path)  # and every round's blobs after all the compactions
+    assert kept <= {d for d, _ in fresh.digests()} and all(digest_of(fresh.get(d)) == d for d in kept)
+
+
+@pytest.mark.timeout(120)
+def test_compactors_killed_at_random_moments_lose_and_revive_nothing(tmp_path):
+    rng = random.Random(5)
+    live: dict[str, bytes] = {}
+    dead: set[str] = set()
+    for k in range(12):
+        store = ArtifactStore(tmp_path)
+        for i in range(200):
+            data = _blob(f"r{k}", i, rng)
+            live[store.put(data)] = data
+        for d in rng.sample(sorted(live), 100):
+            assert store.delete(d)
+            dead.add(d)
+            del live[d]
+        store.close()
+        log = tmp_path / f"compactor{k}.log"
+        proc = _spawn("compact-loop", tmp_path, log)
+        _started(proc, log)
+        time.sleep(rng.uniform(0, 0.05))
+        _stop(proc)
+        _check_final(tmp_path, live, dead)
 
 
 # --- the workers ------------------------------------------------------------------------------
