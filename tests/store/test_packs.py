@@ -181,3 +181,15 @@ def test_a_pack_file_removed_by_hand_reads_as_missing(tmp_path):
     next((tmp_path / "packs").glob("*.pack")).unlink()  # its index stays
     with pytest.raises(ArtifactError, match="missing"):
         ArtifactStore(tmp_path).get(d)
+
+
+def test_a_clock_stepping_back_does_not_reorder_a_blobs_entries(tmp_path, monkeypatch):
+    """Entries are ordered by their stamp; a delete after a put stays newer even if the wall clock went back."""
+    store = ArtifactStore(tmp_path)
+    d = store.put(b"weights")
+    real = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real() - 3_600 * 10**9)  # an hour back (NTP step, VM restore)
+    assert store.delete(d)
+    monkeypatch.undo()
+    assert not store.exists(d) and not ArtifactStore(tmp_path).exists(d)
+    assert store.put(b"weights") == d and ArtifactStore(tmp_path).get(d) == b"weights"

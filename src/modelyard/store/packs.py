@@ -192,7 +192,7 @@ class PackStore:
         with self._lock:
             w = self._own_writer()
             offset = self._write_record(w, raw_digest, data)
-            self._add_entry(w, raw_digest, _Entry(w.pack, offset, len(data), time.time_ns(), w.pack))
+            self._add_entry(w, raw_digest, _Entry(w.pack, offset, len(data), self._stamp(raw_digest), w.pack))
 
     def touch(self, digest: str) -> None:
         """Record a fresh time for the live blob ``digest`` (gc's age guard then protects it)."""
@@ -201,7 +201,8 @@ class PackStore:
             entry = self._find(raw_digest, refresh=False)
             if entry is not None:
                 w = self._own_writer()
-                self._add_entry(w, raw_digest, _Entry(entry.pack, entry.offset, entry.length, time.time_ns(), w.pack))
+                self._add_entry(w, raw_digest, _Entry(entry.pack, entry.offset, entry.length, self._stamp(raw_digest),
+                                                     w.pack))
 
     def delete(self, digest: str) -> bool:
         """Mark ``digest`` deleted; returns whether it was live. Its bytes go at the next ``compact``."""
@@ -210,7 +211,7 @@ class PackStore:
             if self._find(raw_digest, refresh=True) is None:
                 return False
             w = self._own_writer()
-            self._add_entry(w, raw_digest, _Entry(_NO_PACK, 0, _DELETED, time.time_ns(), w.pack))
+            self._add_entry(w, raw_digest, _Entry(_NO_PACK, 0, _DELETED, self._stamp(raw_digest), w.pack))
             return True
 
     def compact(self, *, orphan_age: float = 3600.0) -> int:
@@ -286,6 +287,12 @@ class PackStore:
             self._refresh()
             entry = self._entries.get(raw_digest)
         return None if entry is None or entry.length == _DELETED else entry
+
+    def _stamp(self, raw_digest: bytes) -> int:
+        """Now, or just after the newest entry known for the blob if the clock stepped back (order is by stamp)."""
+        current = self._entries.get(raw_digest)
+        now = time.time_ns()
+        return now if current is None or now > current.time_ns else current.time_ns + 1
 
     def _own_writer(self) -> _Writer:
         w = self._writer
