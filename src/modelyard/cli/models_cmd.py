@@ -239,8 +239,6 @@ def _lineage(args: argparse.Namespace) -> int:
 def _alias(args: argparse.Namespace) -> int:
     from modelyard.errors import ParamError
 
-    from .render import print_json, stdout_console
-
     reg = _registry(args)
     if args.unset:
         if args.ref is not None:
@@ -251,17 +249,16 @@ def _alias(args: argparse.Namespace) -> int:
             raise ParamError(f"name the version for {args.name}@{args.alias}, e.g. modelyard models alias "
                              f"{args.name} {args.alias} {args.name}/1 (or pass --unset to remove it)")
         move = reg.set_alias(args.name, args.alias, args.ref, reason=args.why)
-    if args.json:
-        print_json(move)
-    else:
-        stdout_console().print(_move_text(move), soft_wrap=True, markup=False)
-    return 0
+    return _print_move(args, move)
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    return _print_move(args, _registry(args).rollback(args.name, args.alias, args.to, reason=args.why))
+
+
+def _print_move(args: argparse.Namespace, move: Any) -> int:
     from .render import print_json, stdout_console
 
-    move = _registry(args).rollback(args.name, args.alias, args.to, reason=args.why)
     if args.json:
         print_json(move)
     else:

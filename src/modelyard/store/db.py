@@ -109,6 +109,7 @@ class Database:
         self._lock_fd: int | None = None
         self._lock_pid = 0
         self._thread_lock = threading.Lock()
+        self._opened = False
         self._writer: Any = None  # SQLite file: the DBAPI connection of this process's writes (see run_fast)
         self._writer_pid = 0
         self._reader: Engine | None = None
@@ -155,14 +156,16 @@ class Database:
         return self.engine.url.render_as_string(hide_password=True)
 
     def open(self) -> Database:
-        """Create the tables of a new store, or check and migrate an existing one."""
+        """Create the tables of a new store, or check and migrate an existing one (once per Database)."""
+        if self._opened:  # the Yard and each store class open it; the schema is checked the first time only
+            return self
         _declare_tables()
         version = self.read(self._schema_version)
-        if version == SCHEMA_VERSION and self.read(self._has_all_tables):
-            return self
         if version is not None and version > SCHEMA_VERSION:
             raise self._too_new(version)
-        self.run(self._create_or_migrate)
+        if version != SCHEMA_VERSION or not self.read(self._has_all_tables):
+            self.run(self._create_or_migrate)
+        self._opened = True
         return self
 
     # --- transactions -------------------------------------------------------------------

@@ -269,10 +269,7 @@ class PackStore:
                     for suffix in (".idx", ".pack"):  # the index first: no entry may outlive its pack
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(self.folder / f"{pack.hex()}{suffix}")
-                    old = self._fds.pop(pack, None)
-                    if old is not None:
-                        os.close(old)
-                return freed + dead
+                return freed + dead  # (the refresh below closes our descriptors of the removed packs)
             finally:
                 for fd in held.values():
                     os.close(fd)
