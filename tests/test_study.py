@@ -312,7 +312,9 @@ def _regret(n_workers: int, seed: int) -> float:
 
 
 def test_four_parallel_workers_lose_little_regret_against_sequential():
-    seeds = range(3)
+    # 10 seeds: GP-EI stalls on a boundary basin of Branin (regret 1.5) in about one run in five,
+    # sequential or parallel alike, so medians over 3 seeds swung between 0.02 and 0.4
+    seeds = range(10)
     sequential = [_regret(1, s) for s in seeds]
     parallel = [_regret(4, s) for s in seeds]
     rng = np.random.default_rng(0)
