@@ -251,8 +251,28 @@ def test_parameter_distance_of_a_fine_tune_and_its_parent():
         assert x.l2 == pytest.approx(np.linalg.norm(b - a))
         if np.linalg.norm(a) > 0 and np.linalg.norm(b) > 0:
             assert x.cosine == pytest.approx(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-    assert d.l2 == pytest.approx(np.sqrt(sum(x.l2**2 for x in d.arrays)))
+    weights = [x for x in d.arrays if not x.name.startswith("scaling.")]
+    assert weights and len(weights) < len(d.arrays)  # the scaling statistics get rows of their own
+    assert d.l2 == pytest.approx(np.sqrt(sum(x.l2**2 for x in weights)))
     assert d.l2 > 0 and 0 < d.cosine < 1
+
+
+def test_overall_distance_and_parameter_count_leave_out_the_scaling_statistics():
+    # breast_cancer's feature means reach the thousands: counted as weights they made a retrained
+    # logistic regression look identical to its parent (relative L2 5e-4, cosine 1.000)
+    ds = load_dataset("sklearn:breast_cancer")
+    parent = train(ds, model="logistic_regression", epochs=5).model
+    child = train(ds, model="logistic_regression", epochs=5, init=_copy(parent), seed=1,
+                  params={"learning_rate": 0.003}).model
+    (d,) = compare([("parent", parent, None), ("child", child, None)], ds, **FAST).distances
+    sa, sb = parent.state(), child.state()
+    a = np.concatenate([sa[k].astype(np.float64).ravel() for k in ("module.weight", "module.bias")])
+    b = np.concatenate([sb[k].astype(np.float64).ravel() for k in ("module.weight", "module.bias")])
+    assert d.l2 == pytest.approx(np.linalg.norm(b - a))
+    assert d.relative_l2 == pytest.approx(np.linalg.norm(b - a) / np.linalg.norm(a))
+    assert d.relative_l2 > 0.01
+    assert {x.name for x in d.arrays} >= {"scaling.mean", "scaling.scale"}
+    assert parent.n_parameters() == ds.X.shape[1] + 1  # the weights and the bias, not the 2 x 30 + 2 statistics
 
 
 def _copy(predictor):

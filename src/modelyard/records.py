@@ -863,7 +863,7 @@ class ParamDistance:
     b: str
     comparable: bool
     reason: str | None = None  # why not comparable
-    l2: float | None = None  # over all floating-point arrays together
+    l2: float | None = None  # over all floating-point weight arrays together (preprocessing statistics excluded)
     relative_l2: float | None = None
     cosine: float | None = None
     arrays: tuple[ArrayDistance, ...] = ()

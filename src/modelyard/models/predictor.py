@@ -13,9 +13,16 @@ from ..errors import ModelError
 from ..records import Schema, Task
 from .encoding import Encoder
 
-__all__ = ["ARTIFACT_FORMAT", "Predictor"]
+__all__ = ["ARTIFACT_FORMAT", "Predictor", "is_statistic"]
 
 ARTIFACT_FORMAT = 1
+STATISTIC_PREFIX = "scaling."
+"""State arrays under this prefix hold preprocessing statistics fitted from the data, not learned weights."""
+
+
+def is_statistic(name: str) -> bool:
+    """Whether the state array ``name`` holds preprocessing statistics (input/output scaling), not weights."""
+    return name.startswith(STATISTIC_PREFIX)
 
 
 def _jsonable(v: Any) -> Any:
@@ -85,8 +92,8 @@ class Predictor:
         return self.model.state()
 
     def n_parameters(self) -> int:
-        """Number of learned numbers in the state."""
-        return int(sum(np.asarray(v).size for v in self.state().values()))
+        """Number of learned numbers in the state (preprocessing statistics such as input scaling not counted)."""
+        return int(sum(np.asarray(v).size for k, v in self.state().items() if not is_statistic(k)))
 
     @classmethod
     def from_parts(cls, config: Mapping[str, Any], state: Mapping[str, NDArray]) -> Predictor:
