@@ -10,7 +10,7 @@ Parameter distance: for arrays ``a, b`` of the same name and shape, ``l2 = ||b -
 all floating-point weight arrays as one vector. Preprocessing statistics (``scaling.*``: feature
 means and scales, fitted from the data) get their own rows but stay out of "overall": feature
 means in the thousands would otherwise swamp the weights (relative L2 5e-4 and cosine 1.000 for
-a logistic regression whose weights moved by 40%). Integer arrays (tree structure, counts) are
+a logistic regression whose weights moved by 42%). Integer arrays (tree structure, counts) are
 not parameters: they must be equal for the float arrays to be aligned at all.
 """
 
