@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from .common import add_store_arg
+from .render import local_time
 
 __all__ = ["add_parser"]
 
@@ -60,7 +60,7 @@ def _list(args: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col == "rows" else "left", no_wrap=col in ("id", "computed"),
                          overflow="fold")
     for i in items:
-        table.add_row(i.id[:12], time.strftime("%Y-%m-%d %H:%M", time.localtime(i.created_at)), ", ".join(i.refs),
+        table.add_row(i.id[:12], local_time(i.created_at, seconds=False), ", ".join(i.refs),
                       i.best, i.metric, f"{i.n_rows:,}", i.data_source)
     con.print(table)
     return 0

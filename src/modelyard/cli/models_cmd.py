@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from .common import add_data_args, add_store_arg, parse_duration, parse_sets
+from .render import local_time
 
 __all__ = ["add_parser", "run"]
 
@@ -284,7 +285,7 @@ def _history(args: argparse.Namespace) -> int:
     for col in ("when", "who", "alias", "action", "from", "to", "why"):
         t.add_column(col)
     for m in moves:
-        t.add_row(_when(m.at), m.user, m.alias, m.action, m.from_ref or "-", m.to_ref or "-", m.reason or "")
+        t.add_row(local_time(m.at), m.user, m.alias, m.action, m.from_ref or "-", m.to_ref or "-", m.reason or "")
     con.print(t)
     return 0
 
@@ -324,12 +325,6 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 # --- rendering --------------------------------------------------------------------------
-def _when(t: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _metric_text(key: str | None, value: float | None) -> str:
     return "-" if key is None or value is None else f"{key} {value:.4f}"
 
@@ -344,7 +339,7 @@ def _versions_table(versions: list[Any]) -> Any:
         t.add_column(col, no_wrap=nowrap, overflow="fold")
     for v in versions:
         t.add_row(v.ref, v.short_id, v.family, _metric_text(v.key_metric, v.key_value),
-                  ", ".join(v.aliases), _when(v.created_at)[:16])
+                  ", ".join(v.aliases), local_time(v.created_at, seconds=False))
     return t
 
 
@@ -360,7 +355,7 @@ def _version_panel(v: Any, parent: str | None) -> Any:
     rows = [
         ("version", v.ref), ("id", v.id), ("family", v.family), ("task", v.task),
         ("aliases", ", ".join(v.aliases) or "-"), ("parent", parent or "- (root)"),
-        ("created", f"{_when(v.created_at)} by {v.creator}"), ("data", f"{v.source} (fingerprint {v.fingerprint[:12]})"),
+        ("created", f"{local_time(v.created_at)} by {v.creator}"), ("data", f"{v.source} (fingerprint {v.fingerprint[:12]})"),
         ("split", ", ".join(f"{k} {n}" for k, n in v.split.items()) or "-"), ("seed", str(v.seed)),
         ("training", ", ".join(f"{k}={val}" for k, val in v.fit_config.to_dict().items() if val is not None)),
         ("epochs run", f"{len(v.history)}"), ("weights", f"{v.artifact[:12]} ({v.artifact_size:,} bytes, safetensors)"),

@@ -7,7 +7,9 @@ import math
 import sys
 from typing import Any, Self
 
-__all__ = ["TrainProgress", "metrics_table", "print_json", "stderr_console", "stdout_console", "to_jsonable"]
+__all__ = [
+    "TrainProgress", "local_time", "metrics_table", "print_json", "stderr_console", "stdout_console", "to_jsonable",
+]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -35,6 +37,15 @@ def print_json(obj: Any) -> None:
     """One JSON document on stdout."""
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()
+
+
+def local_time(t: float | None, *, seconds: bool = True) -> str:
+    """A timestamp as local ``YYYY-MM-DD HH:MM[:SS]``, or "-" when there is none."""
+    import time
+
+    if t is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M", time.localtime(t))
 
 
 def stderr_console() -> Any:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from .common import add_store_arg
+from .render import local_time
 
 __all__ = ["add_parser", "run_list", "run_show"]
 
@@ -31,10 +31,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def _when(t: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t is not None else "-"
-
-
 def _num(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else ("-" if v is None else str(v))
 
@@ -44,16 +40,15 @@ def run_list(args: argparse.Namespace) -> int:
     from modelyard.study import open_trial_store
     from modelyard.yard import Yard
 
-    from .render import print_json
+    from .render import print_json, stdout_console
 
     infos = open_trial_store(Yard(args.store)).list_studies()
     if args.json:
         print_json([i.to_dict() for i in infos])
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = stdout_console()
     if not infos:
         con.print("no studies yet; start one with `modelyard tune DATA --target COL --model FAMILY`")
         return 0
@@ -67,7 +62,7 @@ def run_list(args: argparse.Namespace) -> int:
         metric = f"{i.attrs.get('metric', 'value')} ({'max' if i.direction == 'maximize' else 'min'})"
         table.add_row(i.name, str(i.attrs.get("model", "-")), metric, str(c.get("complete", 0)),
                       str(c.get("pruned", 0)), str(c.get("failed", 0)), str(c.get("running", 0)),
-                      _num(i.best_value), _num(i.best_number), _when(i.created_at))
+                      _num(i.best_value), _num(i.best_number), local_time(i.created_at, seconds=False))
     con.print(table)
     return 0
 
@@ -78,7 +73,7 @@ def run_show(args: argparse.Namespace) -> int:
     from modelyard.study import open_trial_store
     from modelyard.yard import Yard
 
-    from .render import print_json
+    from .render import print_json, stdout_console
 
     store = open_trial_store(Yard(args.store))
     info = store.get_study(args.name)
@@ -86,13 +81,12 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"study": info.to_dict(), "trials": [t.to_dict() for t in trials]})
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = stdout_console()
     c = info.counts
     con.print(f"[bold]{info.name}[/]  {info.direction} {info.attrs.get('metric', 'value')}  optimizer {info.optimizer}, "
-              f"pruner {info.pruner}, seed {info.seed}, created {_when(info.created_at)}")
+              f"pruner {info.pruner}, seed {info.seed}, created {local_time(info.created_at, seconds=False)}")
     for key in ("model", "data", "target"):
         if info.attrs.get(key) is not None:
             con.print(f"  {key}: {info.attrs[key]}")

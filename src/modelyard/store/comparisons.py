@@ -42,6 +42,7 @@ from sqlalchemy import (
 from ..errors import AmbiguousRefError, ModelyardError, NotFoundError, ParamError
 from ..records import Comparison, _from_iso, _iso
 from .db import Database, metadata
+from .refs import prefix_bounds
 
 __all__ = ["ComparisonStore", "ComparisonSummary", "comparisons_table"]
 
@@ -172,9 +173,9 @@ def _resolve(conn: Connection, ref: str) -> str:
             f"{ref!r} is not a comparison id; give the id or at least {_MIN_PREFIX} of its first hex characters "
             "(ids are printed by `modelyard compare --save` and listed by `modelyard comparisons list`)"
         )
-    hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # ids in [prefix, hi) start with prefix; uses the primary key
+    lo, hi = prefix_bounds(prefix)
     ids = [r[0] for r in conn.execute(
-        select(C.id).where(C.id >= prefix, C.id < hi).order_by(C.id).limit(_SHOWN + 1))]
+        select(C.id).where(C.id >= lo, C.id < hi).order_by(C.id).limit(_SHOWN + 1))]
     if len(ids) == 1:
         return ids[0]
     if ids:

@@ -186,13 +186,7 @@ class Database:
                 with self._writer_turn(), self.engine.begin() as conn:
                     return fn(conn)
             except (OperationalError, DBAPIError) as e:
-                if _is_locked(e) and attempt < retries:
-                    attempt += 1
-                    time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
-                    continue
-                if isinstance(e, OperationalError):
-                    raise self._map(e) from e
-                raise  # constraint violations and the like: the caller knows what they mean
+                attempt = self._retry_or_raise(e, attempt, retries)
 
     def run_fast(self, fn: Callable[[Any], Any], *, retries: int = 30) -> Any:
         """``run`` on a pooled DBAPI connection, for hot writes whose ``fn`` uses only ``fetch(conn, ...)``.
@@ -217,13 +211,21 @@ class Database:
                 error: DBAPIError = DBAPIError.instance(None, None, e, dbapi.Error, dialect=self.engine.dialect)
             except (OperationalError, DBAPIError) as e:
                 error = e
-            if _is_locked(error) and attempt < retries:
-                attempt += 1
-                time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
-                continue
-            if isinstance(error, OperationalError):
-                raise self._map(error) from error
-            raise error
+            attempt = self._retry_or_raise(error, attempt, retries)
+
+    def _retry_or_raise(self, error: DBAPIError, attempt: int, retries: int) -> int:
+        """After a failed write: back off and return the next attempt number on a lock conflict, else raise.
+
+        Lock errors past ``retries`` and other operational errors become our own error types; constraint
+        violations and the like are raised as they are, since the caller knows what they mean.
+        """
+        if _is_locked(error) and attempt < retries:
+            attempt += 1
+            time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+            return attempt
+        if isinstance(error, OperationalError):
+            raise self._map(error) from error
+        raise error
 
     def _commit(self, conn: Any, fn: Callable[[Any], Any]) -> Any:
         try:

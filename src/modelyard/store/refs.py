@@ -10,9 +10,18 @@ from sqlalchemy import Connection, and_, bindparam, func, select
 from ..errors import AmbiguousRefError, NotFoundError
 from .version_tables import model_aliases, model_names, model_versions
 
-__all__ = ["LATEST", "alias_target", "latest", "name_exists", "no_alias", "no_number", "require_name", "resolve"]
+__all__ = [
+    "LATEST", "alias_target", "latest", "name_exists", "no_alias", "no_number", "prefix_bounds", "require_name", "resolve",
+]
 
 _HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """``(lo, hi)``: the ids in ``[lo, hi)`` are those starting with the non-empty ``prefix`` (a primary-key range scan)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 _ID, _NAME, _NUMBER = model_versions.c.id, model_versions.c.name, model_versions.c.number
 _Q_ALIAS = select(model_aliases.c.version_id).where(
     and_(model_aliases.c.name == bindparam("name"), model_aliases.c.alias == bindparam("alias")))
@@ -51,8 +60,8 @@ def resolve(conn: Connection, ref: str) -> str:
         return vid
     prefix = ref.lower()
     if _HEX.match(prefix) and len(prefix) >= 4:
-        hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # ids in [prefix, hi) start with prefix; uses the PK index
-        rows = conn.execute(_Q_PREFIX, {"lo": prefix, "hi": hi}).all()
+        lo, hi = prefix_bounds(prefix)
+        rows = conn.execute(_Q_PREFIX, {"lo": lo, "hi": hi}).all()
         if len(rows) == 1:
             return rows[0][0]
         if len(rows) > 1:
