@@ -43,6 +43,15 @@ def _run(cmd: list[str], cwd: Path, timeout: float = 240) -> subprocess.Complete
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def _document(out: subprocess.CompletedProcess) -> dict:
+    """The one JSON document on stdout; on failure the message shows what was printed instead."""
+    try:
+        return json.loads(out.stdout)
+    except json.JSONDecodeError as e:
+        raise AssertionError(f"stdout is not one JSON document ({e}):\n{out.stdout[-2000:]}\nstderr:\n"
+                             f"{out.stderr[-2000:]}") from None
+
+
 def _versions(store: Path) -> int:
     from modelyard.yard import Yard
 
@@ -60,7 +69,7 @@ def test_nodes_2_registers_one_version_with_the_single_process_metrics(parquet, 
     two = _run([sys.executable, "-m", "modelyard", "train", str(parquet), *ARGS, "--nodes", "2", "--store", str(store)],
                tmp_path)
     assert two.returncode == 0, two.stderr
-    single, dist = json.loads(one.stdout), json.loads(two.stdout)  # exactly one JSON document: rank 0's
+    single, dist = _document(one), _document(two)  # exactly one JSON document: rank 0's
     for k in ("accuracy", "f1", "log_loss", "roc_auc"):
         assert dist["metrics"][k] == pytest.approx(single["metrics"][k], rel=1e-5)
     assert dist["split"] == single["split"]
@@ -75,7 +84,7 @@ def test_torchrun_runs_the_same_command_and_rank_0_alone_prints(parquet, tmp_pat
     out = _run(["torchrun", "--standalone", "--nproc-per-node", "2", "-m", "modelyard", "train", str(parquet), *ARGS,
                 "--no-register"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    doc = json.loads(out.stdout)  # one document: the other rank printed nothing
+    doc = _document(out)  # one document: the other rank printed nothing
     assert doc["extra"]["distributed"]["nodes"] == 2
     assert doc["metrics"]["accuracy"] > 0.8
 
