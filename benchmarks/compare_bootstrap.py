@@ -51,7 +51,7 @@ def sklearn_loop(y, pred, proba, idx):
 
 
 def modelyard_bootstrap(y, pred, proba, resamples, seed):
-    from modelyard.stats import bootstrap_classification
+    from modelyard.compare.stats import bootstrap_classification
 
     return bootstrap_classification(y, pred, proba, 2, resamples, np.random.default_rng(seed))
 

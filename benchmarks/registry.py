@@ -220,7 +220,7 @@ def _mlflow_full_loop(client: Any, experiment: str, results: list[Any], weights:
 
 def run_scale(folder: Path, base: Any, big: int, deep: int, lookups: int) -> dict[str, float]:
     """``list`` over ``big`` versions and ``lineage`` of a ``deep`` chain (seconds), and the CLI's wall time."""
-    from modelyard.testing.stores import variant
+    from modelyard.testing.results import variant
     from modelyard.yard import Yard
 
     with Yard(folder) as yard:
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     import modelyard
-    from modelyard.testing.stores import sample_result, variant
+    from modelyard.testing.results import sample_result, variant
 
     base = sample_result()
     results = [variant(base, i) for i in range(a.versions)]  # built before timing: each has its own weights

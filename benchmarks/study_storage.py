@@ -69,7 +69,7 @@ def count(lib: str, url: str, name: str) -> tuple[int, int]:
     """(finished trials, duplicate trial numbers) of a study."""
     if lib == "modelyard":
         from modelyard import tune
-        from modelyard.records import TrialState
+        from modelyard.records.trials import TrialState
 
         trials = tune.Study.load(name, url).trials
         numbers = [t.number for t in trials]

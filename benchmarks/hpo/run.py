@@ -85,7 +85,7 @@ the geo-means of the last rows are within seed noise of each other (f20 d10 alon
 to 3e3 between seeds).
 
 Round 4, after the held-out table above missed two of its targets. The failure it shows is a
-crawl: on f6 d2 (and on Branin in one run in five, `tests/test_study.py`) log-EI walks along a
+crawl: on f6 d2 (and on Branin in one run in five, `tests/tune/test_study.py`) log-EI walks along a
 bound in steps of 0.5-1% of the range, because after standardization the best values differ by
 ~0.002 standard deviations and the GP is sure of each small gain. Candidates were tuned on a dev
 set (the 13 functions of both tables in d = 2, 5, 10, instances 1-10, 10 seeds; the first

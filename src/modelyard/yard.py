@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_STORE", "Yard"]
 
 DEFAULT_STORE = ".modelyard"
-_DB_FILE = "modelyard.db"
 _ARTIFACTS_KEY = "artifacts_url"
 
 
@@ -62,17 +61,14 @@ class Yard:
         user: str | None = None,
         durable: bool | None = None,
     ):
+        from .store.location import database_url, store_folder
+
         spec = os.fspath(store) if store is not None else os.environ.get("MODELYARD_STORE") or DEFAULT_STORE
-        if not spec.strip():
-            raise StoreError("the store is empty; pass a folder path or a database URL with --store")
+        self._spec = spec
+        self._folder: Path | None = store_folder(spec)
+        self.url = database_url(spec)
         self.user = user
         self.durable = durable if durable is not None else os.environ.get("MODELYARD_DURABLE", "") not in ("", "0")
-        self._folder: Path | None = None
-        if "://" in spec:
-            self.url = spec
-        else:
-            self._folder = Path(spec).expanduser().absolute()
-            self.url = f"sqlite:///{self._folder / _DB_FILE}"
         explicit = artifacts if artifacts is not None else os.environ.get("MODELYARD_ARTIFACTS") or None
         self._explicit_artifacts = os.fspath(explicit) if explicit is not None else None
         self._storage_options = storage_options
@@ -94,21 +90,9 @@ class Yard:
     def db(self) -> Database:
         """The opened database (created or migrated on first access)."""
         if self._db is None:
-            from .store.db import Database
+            from .store.location import open_database
 
-            if self._folder is not None:
-                if self._folder.exists() and not self._folder.is_dir():
-                    raise StoreError(
-                        f"store {str(self._folder)!r} is a file, not a folder; pass a folder path, or a database "
-                        "URL such as sqlite:///path/to/file.db"
-                    )
-                try:
-                    self._folder.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise StoreError(f"cannot create the store folder {str(self._folder)!r} ({e}); pass --store") from e
-            db = Database(self.url, durable=self.durable)
-            db.open()
-            self._db = db
+            self._db = open_database(self._spec, durable=self.durable)
         return self._db
 
     @property

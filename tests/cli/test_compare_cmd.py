@@ -60,7 +60,7 @@ def test_compare_json_shape_and_verdict(store):
     assert pair["verdict"] == "B better" and pair["winner"] == "churn@production" and pair["test"] == "mcnemar_exact"
     assert {m["metric"] for m in pair["metrics"]} == {"accuracy", "precision", "recall", "f1", "log_loss", "roc_auc"}
     assert pair["mcnemar"]["b_only"] > pair["mcnemar"]["a_only"]
-    from modelyard.records import Comparison
+    from modelyard.records.comparisons import Comparison
 
     assert Comparison.from_dict(out).to_dict() == out
 
@@ -104,7 +104,7 @@ def test_save_stores_the_result_and_prints_its_id(store):
     assert r.returncode == 0, r.stderr
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("saved as comparison ")]
     table_id = line.split()[3].rstrip(";")
-    from modelyard.records import Comparison
+    from modelyard.records.comparisons import Comparison
     from modelyard.yard import Yard
 
     with Yard(store / "store") as yard:

@@ -57,6 +57,6 @@ def test_reading_studies_does_not_load_the_gp_or_scipy(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     names = {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines()
              if line.startswith("import time:") and "|" in line}
-    assert "modelyard.study" in names
+    assert "modelyard.tune.study" in names
     heavy = sorted(n for n in names if n.split(".")[0] in ("scipy", "torch", "sklearn") or n.startswith("modelyard.tune.gp"))
     assert not heavy, f"studies list imported {heavy[:5]}"

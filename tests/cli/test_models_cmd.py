@@ -149,7 +149,7 @@ def test_store_errors_exit_2(capsys, store_arg, needle):
 def test_corrupted_artifact_names_version_and_artifact(store, capsys, tmp_path):
     import shutil
 
-    from modelyard.testing.stores import overwrite_artifact
+    from modelyard.testing.results import overwrite_artifact
     from modelyard.yard import Yard
 
     s = str(tmp_path / "copy")
@@ -176,7 +176,7 @@ def test_gc_removes_unreferenced_weights_and_compacts_the_packs(store, capsys, t
     import shutil
     import time
 
-    from modelyard.testing.stores import sample_result, variant
+    from modelyard.testing.results import sample_result, variant
     from modelyard.yard import Yard
 
     s = str(tmp_path / "gc")

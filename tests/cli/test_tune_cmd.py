@@ -135,8 +135,8 @@ def test_ctrl_c_stops_every_worker_and_leaves_the_study_resumable(tmp_path):
     import signal
     import time
 
-    from modelyard.records import TrialState
-    from modelyard.study import open_trial_store
+    from modelyard.records.trials import TrialState
+    from modelyard.tune.study import open_trial_store
 
     store_dir = tmp_path / "yard"
     env = {**os.environ, "COLUMNS": "200"}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import modelyard as my
-from modelyard.records import Task
+from modelyard.schema import Task
 
 
 def test_csv_with_text_columns_and_string_target(churn_csv, churn):

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from modelyard.errors import ModelError
 from modelyard.models import Param, ParamSpec
-from modelyard.records import Task
+from modelyard.schema import Task
 
 
 class CentroidClassifier:

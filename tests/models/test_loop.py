@@ -11,7 +11,8 @@ import torch
 from modelyard.errors import TrainingError
 from modelyard.models import get_family
 from modelyard.models.loop import StepHook
-from modelyard.records import FitConfig, Task
+from modelyard.records.training import FitConfig
+from modelyard.schema import Task
 
 
 class Recorder(StepHook):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelyard.models import FAMILIES
-from modelyard.records import FitConfig
+from modelyard.records.training import FitConfig
 from modelyard.testing.models import model_checks
 
 FAST = FitConfig(epochs=15, seed=3)

@@ -18,7 +18,7 @@ SPACE = {
 
 def add_trials(studies, name, n, *, seed=0, states=("complete", "complete", "pruned", "failed"), steps=6):
     """Claim ``n`` trials in ``name``, report intermediate values and finish them cycling through ``states``."""
-    from modelyard.records import TrialState
+    from modelyard.records.trials import TrialState
 
     rng = random.Random(seed)
     numbers = []
@@ -42,7 +42,7 @@ def add_trials(studies, name, n, *, seed=0, states=("complete", "complete", "pru
 
 def make_study(yard, name="demo", n=24, direction="minimize"):
     """A study with ``n`` finished trials and two running ones."""
-    from modelyard.records import StudyInfo
+    from modelyard.records.trials import StudyInfo
 
     yard.studies.create_study(StudyInfo(name=name, direction=direction, space=SPACE, optimizer="random",
                                         pruner="median", seed=0, created_at=0.0))

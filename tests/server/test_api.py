@@ -331,7 +331,7 @@ def test_compare_run_get_list(client):
     assert (first["metric"], first["n_rows"], first["data_source"]) == (c["metric"], 150, c["data_source"])
     assert first["data_fingerprint"] == c["data_fingerprint"] and first["created_at"][:19] == c["created_at"][:19]
     assert listed["total"] >= 1 and listed["limit"] == 50 and listed["offset"] == 0
-    from modelyard.records import Comparison
+    from modelyard.records.comparisons import Comparison
 
     assert Comparison.from_dict(c).to_dict() == c  # the record's own shape
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from modelyard.testing.stores import sample_result
+from modelyard.testing.results import sample_result
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from modelyard.store.artifacts import (
     state_to_bytes,
 )
 from modelyard.store.packs import PACK_LIMIT
-from modelyard.testing.stores import overwrite_artifact
+from modelyard.testing.results import overwrite_artifact
 
 SMALL, LARGE = b"abc", bytes(range(256)) * (PACK_LIMIT // 256 + 1)
 

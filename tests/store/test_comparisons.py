@@ -18,7 +18,7 @@ def comparison(trained_result):
     """A real comparison on iris of the trained model and one trained with another seed."""
     from modelyard.compare import compare
     from modelyard.data import load_dataset
-    from modelyard.testing.stores import sample_result
+    from modelyard.testing.results import sample_result
 
     candidates = [("iris/1", trained_result.model, None), ("iris/2", sample_result(seed=1).model, None)]
     return compare(candidates, load_dataset("sklearn:iris"), resamples=1000, latency=False)

@@ -1,6 +1,6 @@
 """Many processes registering under one name, and processes killed mid-registration.
 
-Workers are separate Python processes (``python -m modelyard.testing.stores``), each with its
+Workers are separate Python processes (``python -m modelyard.testing.results``), each with its
 own connections, exactly as separate ``modelyard train`` runs would be.
 """
 
@@ -16,8 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from modelyard.lineage import is_acyclic
-from modelyard.testing.stores import load_result, save_result
+from modelyard.registry.lineage import is_acyclic
+from modelyard.testing.results import load_result, save_result
 from modelyard.yard import Yard
 
 WORKERS = 8
@@ -25,7 +25,7 @@ EACH = 200
 
 
 def _spawn(store, name, count, result_file, worker, artifacts=None):
-    cmd = [sys.executable, "-m", "modelyard.testing.stores", str(store), name, str(count), str(result_file), str(worker)]
+    cmd = [sys.executable, "-m", "modelyard.testing.results", str(store), name, str(count), str(result_file), str(worker)]
     if artifacts is not None:
         cmd += ["--artifacts", str(artifacts)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MODELYARD_USER": f"worker{worker}"}

@@ -186,7 +186,7 @@ def test_run_retries_lock_conflicts(tmp_path, monkeypatch):
 
 def test_a_version_1_store_gets_the_parent_copy_and_keeps_every_version(tmp_path):
     """Version 2 copies each version's parent into ``model_versions``; a version 1 store is migrated in place."""
-    from modelyard.testing.stores import sample_result, variant
+    from modelyard.testing.results import sample_result, variant
     from modelyard.yard import Yard
 
     with Yard(tmp_path / "s") as yard:

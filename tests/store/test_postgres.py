@@ -45,7 +45,7 @@ def test_artifact_location_is_remembered_by_the_database(postgres_url, tmp_path,
 
 def test_concurrent_rollbacks_each_move_one_step(pg_yard, trained_result):
     """Row locks serialize rollbacks: two at once end two steps back, never both at the same parent."""
-    from modelyard.testing.stores import variant
+    from modelyard.testing.results import variant
 
     reg = pg_yard.registry
     v = [reg.register(trained_result, "m")]
@@ -74,7 +74,7 @@ def test_a_version_1_store_migrates_on_postgres(postgres_url, tmp_path, trained_
     from sqlalchemy import create_engine, text
 
     from modelyard.store import db as dbmod
-    from modelyard.testing.stores import variant
+    from modelyard.testing.results import variant
 
     with Yard(postgres_url, artifacts=tmp_path / "a") as yard:
         root = yard.registry.register(trained_result, "m")

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelyard.errors import NotFoundError, StudyError
-from modelyard.records import StudyInfo, TrialState
+from modelyard.records.trials import StudyInfo, TrialState
 from modelyard.store.trialstore import HEARTBEAT_REASON, MemoryTrialStore, TrialStore
 
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0, "log": False}}
@@ -235,7 +235,7 @@ def test_any_sequence_of_claims_and_finishes_keeps_the_budget_and_numbers(tmp_pa
 def test_trial_records_round_trip_through_json(number, value, steps, state):
     import json
 
-    from modelyard.records import Trial
+    from modelyard.records.trials import Trial
 
     t = Trial(study="s", number=number, state=state, params={"x": 0.5, "act": "relu", "n": 3}, value=value,
               intermediate=steps, reason="why", worker="h:1:2", started_at=1.7e9, finished_at=1.7e9 + 2.5)

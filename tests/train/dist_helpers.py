@@ -45,8 +45,10 @@ def convergence(payload: dict[str, Any]) -> None:
     from safetensors.numpy import save_file
 
     from modelyard.models.logistic import LogisticRegression
-    from modelyard.records import FitConfig, Task
-    from modelyard.train.distributed import DataParallel, rank_session
+    from modelyard.records.training import FitConfig
+    from modelyard.schema import Task
+    from modelyard.train.data_parallel import DataParallel
+    from modelyard.train.distributed import rank_session
 
     X = np.load(payload["X"])
     y = np.load(payload["y"])

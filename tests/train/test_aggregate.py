@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from modelyard.errors import ParamError
 from modelyard.models.forest import RandomForest
-from modelyard.records import Task
+from modelyard.schema import Task
 from modelyard.train.aggregate import (
     GradientSum,
     Moments,

@@ -11,7 +11,7 @@ import pytest
 
 import modelyard as my
 from modelyard.errors import DataError, ParamError
-from modelyard.records import EpochLog, FitConfig
+from modelyard.records.training import EpochLog, FitConfig
 
 
 @pytest.fixture(scope="module")

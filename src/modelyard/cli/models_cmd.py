@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from .common import add_data_args, add_store_arg, parse_duration, parse_sets
+from .models_render import diff_text, lineage_tree, move_text, version_panel, versions_table
 from .render import local_time
 
 __all__ = ["add_parser", "run"]
@@ -156,7 +157,7 @@ def _list(args: argparse.Namespace) -> int:
         where = f"model {args.name}" if args.name else "the store"
         con.print(f"no versions in {where} yet; register one with: modelyard train DATA --name NAME", soft_wrap=True)
         return 0
-    con.print(_versions_table(versions))
+    con.print(versions_table(versions))
     total = reg.count(args.name)
     if total > len(versions):
         con.print(f"showing {len(versions)} of {total} versions; --limit 0 shows all", soft_wrap=True)
@@ -173,7 +174,7 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     parent = reg.resolve(v.parent_id).ref if v.parent_id else None
     con = stdout_console()
-    con.print(_version_panel(v, parent))
+    con.print(version_panel(v, parent))
     return 0
 
 
@@ -214,16 +215,16 @@ def _branch(args: argparse.Namespace) -> int:
     parent = reg.resolve(version.parent_id)
     if args.retrain is None:
         con.print(f"registered [bold]{version.ref}[/] (id {version.short_id}), parent {parent.ref}, same weights "
-                  f"(no bytes copied); {_diff_text(version, reg)}", soft_wrap=True)
+                  f"(no bytes copied); {diff_text(version, reg)}", soft_wrap=True)
     else:
         con.print(metrics_table(version.metrics, title=f"{version.ref} — held-out metrics"))
         con.print(f"registered [bold]{version.ref}[/] (id {version.short_id}), warm-started from {parent.ref}; "
-                  f"{_diff_text(version, reg)}", soft_wrap=True)
+                  f"{diff_text(version, reg)}", soft_wrap=True)
     return 0
 
 
 def _lineage(args: argparse.Namespace) -> int:
-    from modelyard.lineage import to_dot
+    from ..registry.lineage import to_dot
 
     from .render import print_json, stdout_console
 
@@ -233,7 +234,7 @@ def _lineage(args: argparse.Namespace) -> int:
     elif args.dot:
         sys.stdout.write(to_dot(lin))
     else:
-        stdout_console().print(_lineage_tree(lin))
+        stdout_console().print(lineage_tree(lin))
     return 0
 
 
@@ -263,7 +264,7 @@ def _print_move(args: argparse.Namespace, move: Any) -> int:
     if args.json:
         print_json(move)
     else:
-        stdout_console().print(_move_text(move), soft_wrap=True, markup=False)
+        stdout_console().print(move_text(move), soft_wrap=True, markup=False)
     return 0
 
 
@@ -322,111 +323,6 @@ def _gc(args: argparse.Namespace) -> int:
     stdout_console().print(f"{verb} {len(removed)} unreferenced artifact(s)" + "".join(f"\n  {d}" for d in removed),
                            soft_wrap=True)
     return 0
-
-
-# --- rendering --------------------------------------------------------------------------
-def _metric_text(key: str | None, value: float | None) -> str:
-    return "-" if key is None or value is None else f"{key} {value:.4f}"
-
-
-def _versions_table(versions: list[Any]) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    t = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
-    for col, nowrap in (("version", True), ("id", True), ("family", False), ("key metric", True),
-                        ("aliases", False), ("created", True)):
-        t.add_column(col, no_wrap=nowrap, overflow="fold")
-    for v in versions:
-        t.add_row(v.ref, v.short_id, v.family, _metric_text(v.key_metric, v.key_value),
-                  ", ".join(v.aliases), local_time(v.created_at, seconds=False))
-    return t
-
-
-def _version_panel(v: Any, parent: str | None) -> Any:
-    from rich.console import Group
-    from rich.table import Table
-
-    from .render import metrics_table
-
-    info = Table.grid(padding=(0, 2))
-    info.add_column(style="bold")
-    info.add_column()
-    rows = [
-        ("version", v.ref), ("id", v.id), ("family", v.family), ("task", v.task),
-        ("aliases", ", ".join(v.aliases) or "-"), ("parent", parent or "- (root)"),
-        ("created", f"{local_time(v.created_at)} by {v.creator}"), ("data", f"{v.source} (fingerprint {v.fingerprint[:12]})"),
-        ("split", ", ".join(f"{k} {n}" for k, n in v.split.items()) or "-"), ("seed", str(v.seed)),
-        ("training", ", ".join(f"{k}={val}" for k, val in v.fit_config.to_dict().items() if val is not None)),
-        ("epochs run", f"{len(v.history)}"), ("weights", f"{v.artifact[:12]} ({v.artifact_size:,} bytes, safetensors)"),
-        ("libraries", ", ".join(f"{k} {val}" for k, val in v.library_versions.items())),
-    ]
-    if v.description:
-        rows.append(("description", v.description))
-    if v.tags:
-        rows.append(("tags", ", ".join(f"{k}={val}" for k, val in v.tags.items())))
-    for k, val in v.links.items():
-        rows.append((k.replace("_", " "), str(val)[:12] if k in ("metrics_from", "warm_start") else str(val)))
-    for k, val in rows:
-        info.add_row(k, val)
-    params = Table(title="hyperparameters", header_style="bold")
-    params.add_column("name")
-    params.add_column("value")
-    for k, val in v.params.items():
-        params.add_row(k, str(val))
-    title = "held-out metrics" + (" (measured on the parent: same weights)" if "metrics_from" in v.links else "")
-    return Group(info, params, metrics_table(v.metrics, title=title))
-
-
-def _diff_text(version: Any, reg: Any) -> str:
-    from modelyard.lineage import format_diff
-
-    edge = reg.lineage(version.id).edge_to(version.id)
-    return "changes: " + format_diff(edge.diff) if edge is not None else ""
-
-
-def _lineage_tree(lin: Any) -> Any:
-    from rich.tree import Tree
-
-    from modelyard.lineage import format_diff
-
-    edges = {e.child_id: e for e in lin.edges}
-    children: dict[str, list[Any]] = {}
-    for d in lin.descendants:
-        children.setdefault(d.parent_id, []).append(d)
-
-    def label(v: Any) -> str:
-        text = f"[bold]{v.ref}[/]" if v.id == lin.version.id else v.ref
-        text += f" [dim]{v.short_id}[/] {v.family} {_metric_text(v.key_metric, v.key_value)}"
-        if v.aliases:
-            text += " [green]" + " ".join(f"@{a}" for a in v.aliases) + "[/]"
-        e = edges.get(v.id)
-        if e is not None:
-            how = "retrained" if e.retrained else "same weights"
-            via = f", via {len(e.via)} deleted" if e.via else ""
-            text += f"  [cyan]({format_diff(e.diff)}; {how}{via})[/]"
-        return text
-
-    chain = [*reversed(lin.ancestors), lin.version]
-    tree = Tree(label(chain[0]))
-    node = tree
-    for v in chain[1:]:
-        node = node.add(label(v))
-
-    def grow(branch: Any, parent_id: str) -> None:
-        for c in children.get(parent_id, ()):
-            grow(branch.add(label(c)), c.id)
-
-    grow(node, lin.version.id)
-    return tree
-
-
-def _move_text(m: Any) -> str:
-    what = {"set": "moved", "rollback": "rolled back", "unset": "removed", "delete": "removed"}.get(m.action, m.action)
-    src = m.from_ref or "(unset)"
-    dst = m.to_ref or "(unset)"
-    why = f" — {m.reason}" if m.reason else ""
-    return f"{what} {m.name}@{m.alias}: {src} -> {dst} by {m.user}{why}"
 
 
 def _parse_tags(items: list[str] | None) -> dict[str, str]:

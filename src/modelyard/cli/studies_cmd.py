@@ -37,7 +37,7 @@ def _num(v: Any) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Execute ``modelyard studies list``."""
-    from modelyard.study import open_trial_store
+    from ..tune.study import open_trial_store
     from modelyard.yard import Yard
 
     from .render import print_json, stdout_console
@@ -69,8 +69,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Execute ``modelyard studies show NAME``."""
-    from modelyard.records import TrialState
-    from modelyard.study import open_trial_store
+    from ..records.trials import TrialState
+    from ..tune.study import open_trial_store
     from modelyard.yard import Yard
 
     from .render import print_json, stdout_console

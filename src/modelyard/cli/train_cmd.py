@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if _distributed(args):  # --nodes, a rank under torchrun, or checkpointing
         result = _train_distributed(args)
         if result is None:
-            return 0  # the launcher (its ranks did the work) or a rank other than 0: rank 0 reports and registers
+            return 0  # a rank other than 0 under torchrun: rank 0 reports and registers
     else:
         from modelyard.train.fit import check_training
 
@@ -144,13 +144,14 @@ def _distributed(args: argparse.Namespace) -> bool:
 
 
 def _train_distributed(args: argparse.Namespace) -> Any:
-    """Launch local ranks (returns None), or train as one rank: the TrainResult on rank 0, None elsewhere."""
+    """Launch local ranks or train as one rank (torchrun): the TrainResult here or on rank 0, None elsewhere."""
     from pathlib import Path
 
     import modelyard as my
     from modelyard.errors import DataError, ParamError
-    from modelyard.records import FitConfig
-    from modelyard.train.dist_fit import check_options, train_file
+    from modelyard.records.training import FitConfig
+    from modelyard.train.dist_fit import check_options
+    from modelyard.train.file_job import FileJob, launch_file, run_file
 
     from .render import TrainProgress, stderr_console
 
@@ -162,18 +163,10 @@ def _train_distributed(args: argparse.Namespace) -> Any:
     world = _world_size()
     if world > 1 and args.nodes not in (None, world):
         raise ParamError(f"--nodes {args.nodes} does not match WORLD_SIZE={world} set by the launcher; drop --nodes")
-    if world == 1 and (args.nodes or 1) > 1:  # this process launches the ranks and supervises them
-        from modelyard.train.launch import launch
-
-        if not str(args.data).startswith("sklearn:") and not Path(args.data).expanduser().is_file():
-            raise DataError(f"data file {args.data!r} does not exist; check the path")
-        _check_register(args)
-        payload = {k: v for k, v in vars(args).items() if k != "func"}
-        launch("modelyard.train.launch:cli_rank", payload, nodes=args.nodes, timeout=timeout, threads=args.threads,
-               echo_rank0=True)
-        return None
-
     rank0 = int(os.environ.get("RANK", "0") or 0) == 0
+    launching = world == 1 and (args.nodes or 1) > 1  # this process launches the ranks and supervises them
+    if launching and not str(args.data).startswith("sklearn:") and not Path(args.data).expanduser().is_file():
+        raise DataError(f"data file {args.data!r} does not exist; check the path")
     if rank0:
         _check_register(args)
     config = FitConfig(epochs=args.epochs, patience=args.patience, max_time=parse_duration(args.max_time),
@@ -184,22 +177,24 @@ def _train_distributed(args: argparse.Namespace) -> Any:
 
         key = config_key({"data": str(Path(args.data).expanduser().resolve()) if not str(args.data).startswith("sklearn:")
                           else args.data, "model": args.model, "params": params, "fit": config.to_dict(),
-                          "aggregate": args.aggregate, "world": world})
+                          "aggregate": args.aggregate, "world": args.nodes if launching else world})
         ckpt_dir = str(Path(".modelyard") / "checkpoints" / key)
+    job = FileJob(
+        source=str(args.data), model=args.model, params=params, config=config, target=args.target, task=args.task,
+        drop_missing=args.drop_missing, val_size=args.val_size, test_size=args.test_size, aggregate=args.aggregate,
+        sync_every=args.sync_every, checkpoint_every=args.checkpoint_every, checkpoint_dir=ckpt_dir,
+        resume=args.resume, timeout=timeout,
+    )
     show = rank0 and not args.json
     err = stderr_console()
 
-    def announce(data: Any, ctx: Any) -> None:
-        how = f"{ctx.world_size} ranks ({ctx.backend}), {ctx.threads} thread(s) each" if ctx.world_size > 1 else "1 process"
-        read = ", each reading only its shard" if data.sharded_read and ctx.world_size > 1 else ""
+    def announce(text: str) -> None:
         if show:
-            err.print(f"[bold]{args.model}[/] on {data.source}: {data.rows} rows, {len(data.schema.columns)} features, "
-                      f"{data.schema.task.value}; {how}{read}")
+            model, rest = text.split(" ", 1)
+            err.print(f"[bold]{model}[/] {rest}")
 
     with TrainProgress(args.epochs, args.model, enabled=show) as bar:
-        return train_file(
-            args.data, args.model, params, config, target=args.target, task=args.task, drop_missing=args.drop_missing,
-            val_size=args.val_size, test_size=args.test_size, aggregate=args.aggregate, sync_every=args.sync_every,
-            checkpoint_every=args.checkpoint_every, checkpoint_dir=ckpt_dir, resume=args.resume, timeout=timeout,
-            callbacks=[bar] if show else [], announce=announce,
-        )
+        if launching:
+            return launch_file(job, nodes=args.nodes, threads=args.threads, callbacks=[bar] if show else [],
+                               announce=announce)
+        return run_file(job, callbacks=[bar] if show else [], announce=announce)

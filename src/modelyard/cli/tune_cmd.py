@@ -98,7 +98,7 @@ def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any
 def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any, ds: Any, name: str) -> Any:
     from modelyard.errors import NotFoundError, StudyError
     from modelyard.store.trialstore import check_study_name
-    from modelyard.study import Study
+    from ..tune.study import Study
 
     attrs = {"data": str(ds.source), "target": args.target, "model": args.model, "metric": objective.metric,
              "fingerprint": ds.fingerprint, "epochs": args.epochs, "val_size": args.val_size,
@@ -141,11 +141,11 @@ def worker_main(cfg: dict[str, Any], index: int) -> None:
     signal.signal(signal.SIGTERM, on_stop)  # e.g. a job scheduler: give the trial's slot back too
     import logging
 
-    logging.getLogger("modelyard.study").addHandler(logging.NullHandler())
-    logging.getLogger("modelyard.study").propagate = False  # reasons go to the store, not over the live display
+    logging.getLogger("modelyard.tune.study").addHandler(logging.NullHandler())
+    logging.getLogger("modelyard.tune.study").propagate = False  # reasons go to the store, not over the live display
     try:
         from modelyard.errors import ModelyardError
-        from modelyard.study import Study
+        from ..tune.study import Study
         from modelyard.yard import Yard
 
         args = argparse.Namespace(**cfg)
@@ -175,9 +175,9 @@ def worker_main(cfg: dict[str, Any], index: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``modelyard tune``."""
     _check_args(args)
-    from modelyard.records import TrialState
+    from ..records.trials import TrialState
     from modelyard.registry import default_model_name
-    from modelyard.study import open_trial_store
+    from ..tune.study import open_trial_store
     from modelyard.yard import Yard
 
     t_start = time.time()
@@ -296,7 +296,7 @@ def _status(store: Any, name: str, objective: Any, args: argparse.Namespace, t_s
     from rich.console import Group
     from rich.text import Text
 
-    from modelyard.records import TrialState
+    from ..records.trials import TrialState
 
     try:
         info = store.get_study(name)
@@ -327,7 +327,7 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     """Retrain and register the best trial, print the top trials (table or JSON)."""
     import modelyard as my
     from modelyard.errors import StudyError
-    from modelyard.records import TrialState
+    from ..records.trials import TrialState
 
     info = store.get_study(name)
     trials = store.trials(name)

@@ -65,14 +65,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from modelyard.errors import ModelyardError
+    from modelyard.server.runner import require_web_extra, serve_on
+
+    require_web_extra()
     from modelyard.server.app import create_app
     from modelyard.server.security import TOKEN_FILE, is_loopback, load_or_create_token, loopback_hosts
     from modelyard.yard import Yard
 
-    try:
-        import uvicorn
-    except ImportError:
-        raise ModelyardError("the dashboard needs uvicorn and fastapi; pip install 'modelyard[ui]'") from None
     if not 0 <= args.port <= 65535:
         raise ModelyardError(f"--port must be between 0 and 65535, got {args.port}; e.g. --port 8765")
     roots = args.data_root or [os.getcwd()]
@@ -104,10 +103,8 @@ def run(args: argparse.Namespace) -> int:
               f"open http://{shown}:{port}/#/studies?token={token} to use it in this browser", flush=True)
     if args.read_only:
         print("read-only: alias moves, rollbacks, deletes and comparisons (which are saved) are refused", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
     try:
-        server.run(sockets=[sock])
+        serve_on(app, sock)
     finally:
         sock.close()
         yard.close()

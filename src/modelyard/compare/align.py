@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from ..data.dataset import Dataset
 from ..errors import DataError, SchemaMismatchError
-from ..records import Column, Schema, Task
+from ..schema import Column, Schema, Task
 
 __all__ = ["Aligned", "align", "label_key"]
 

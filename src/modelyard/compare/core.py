@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import stats
+from . import stats
 from ..data.dataset import Dataset
 from ..errors import DataError, ModelyardError, ParamError
-from ..records import (
+from ..records.comparisons import (
     VERDICTS,
     CompareEntry,
     Comparison,
@@ -33,8 +33,8 @@ from ..records import (
     MetricDelta,
     PairTest,
     ParamDistance,
-    Task,
 )
+from ..schema import Task
 from ..train.metrics import HIGHER_IS_BETTER, KEY_METRIC, classification_metrics, regression_metrics
 from .align import Aligned, align
 from .cost import measure_latency, parameter_distance, state_bytes

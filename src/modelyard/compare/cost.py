@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..models.predictor import is_statistic
-from ..records import ArrayDistance, Latency, ParamDistance
+from ..records.comparisons import ArrayDistance, Latency, ParamDistance
 
 __all__ = ["measure_latency", "parameter_distance", "state_bytes"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ..records import Diagnostics
+from ..records.comparisons import Diagnostics
 
 __all__ = ["classification_diagnostics", "confusion", "pr_points", "regression_diagnostics", "roc_points", "thin"]
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from ..records import CompareEntry, Comparison, MetricDelta, PairTest, Task
+from ..records.comparisons import CompareEntry, Comparison, MetricDelta, PairTest
+from ..schema import Task
 
 __all__ = ["figures", "render_html", "write_report"]
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError
-from ..records import Schema, Task
+from ..schema import Schema, Task
 
 __all__ = ["Dataset"]
 

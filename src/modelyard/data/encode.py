@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError, SchemaMismatchError
-from ..records import Schema
+from ..schema import Schema
 from .validate import PREDICT_FIX, TRAIN_FIX, check_finite, missing_mask
 
 __all__ = ["as_matrix", "category_key", "frame_to_matrix", "to_frame"]

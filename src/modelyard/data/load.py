@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError
-from ..records import Column, Schema, Task
+from ..schema import Column, Schema, Task
 from .dataset import Dataset
 from .encode import category_key, frame_to_matrix
 from .validate import MAX_CATEGORIES, check_finite, missing_mask

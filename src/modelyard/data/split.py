@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError
-from ..records import Task
+from ..schema import Task
 from .dataset import Dataset
 
 __all__ = ["shard", "shard_indices", "split", "split_indices", "split_rows"]

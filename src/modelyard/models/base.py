@@ -10,7 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ParamError
-from ..records import EpochLog, FitConfig, Task
+from ..records.training import EpochLog, FitConfig
+from ..schema import Task
 
 __all__ = ["Callback", "EvalSet", "Model", "Param", "ParamSpec"]
 

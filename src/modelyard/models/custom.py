@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError, ParamError
-from ..records import EpochLog, FitConfig, Task
+from ..records.training import EpochLog, FitConfig
+from ..schema import Task
 from .base import EvalSet, Param, ParamSpec, check_task
 from .loop import LOOP_PARAMS
 from .torch_base import TorchModel

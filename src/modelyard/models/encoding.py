@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ..records import Schema
+from ..schema import Schema
 
 __all__ = ["Encoder"]
 

@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError
-from ..records import EpochLog, FitConfig, Task
+from ..records.training import EpochLog, FitConfig
+from ..schema import Task
 from .base import EvalSet, Param, ParamSpec
 
 __all__ = ["RandomForest", "forest_union"]

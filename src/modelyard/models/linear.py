@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..records import Task
+from ..schema import Task
 from .base import ParamSpec
 from .loop import LOOP_PARAMS
 from .torch_base import TorchModel

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import TrainingError
-from ..records import EpochLog, FitConfig
+from ..records.training import EpochLog, FitConfig
 from .base import Param
 
 __all__ = ["LOOP_PARAMS", "LoopResult", "LoopState", "StepHook", "pick_device", "preload_torch", "train_module"]

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from ..data.encode import as_matrix
 from ..errors import ModelError
-from ..records import Schema, Task
+from ..schema import Schema, Task
 from .encoding import Encoder
 
 __all__ = ["ARTIFACT_FORMAT", "Predictor", "is_statistic"]

@@ -9,7 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError
-from ..records import EpochLog, FitConfig, Task
+from ..records.training import EpochLog, FitConfig
+from ..schema import Task
 from .base import EvalSet, ParamSpec, check_task
 from .loop import LoopResult, StepHook, numpy_state, pick_device, train_module
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as E
+from .config import STATUS, ApiError, ServerConfig, status_for
 from .security import host_allowed
 
 __all__ = ["STATUS", "ApiError", "ServerConfig", "create_app", "status_for"]
@@ -29,49 +29,10 @@ log = logging.getLogger("modelyard.server")
 
 STATIC = Path(__file__).parent / "static"
 
-# most specific class first: the first isinstance match wins
-STATUS: tuple[tuple[type[E.ModelyardError], int], ...] = (
-    (E.NotFoundError, 404),
-    (E.AmbiguousRefError, 409),
-    (E.LineageError, 409),
-    (E.StudyError, 409),
-    (E.ArtifactError, 500),  # the store's bytes are missing or corrupt: a server-side fault
-    (E.StoreError, 503),  # database unreachable or locked
-    (E.ModelyardError, 400),
-)
-
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-
-
-class ApiError(Exception):
-    """An HTTP error raised by the server itself (auth, read-only mode), rendered as ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """How one app instance guards itself: token, mutation switch, Host allow-list and dataset roots."""
-
-    token: str | None = None
-    allow_mutations: bool = True
-    allowed_hosts: tuple[str, ...] | None = None  # None: any Host header (non-loopback binds)
-    data_roots: tuple[Path, ...] = field(default_factory=tuple)
-    token_file: str | None = None  # where the token lives, for error messages
-
-
-def status_for(e: E.ModelyardError) -> int:
-    """The HTTP status of a modelyard error."""
-    for cls, code in STATUS:
-        if isinstance(e, cls):
-            return code
-    return 400
 
 
 def create_app(

@@ -40,8 +40,10 @@ from sqlalchemy import (
 )
 
 from ..errors import AmbiguousRefError, ModelyardError, NotFoundError, ParamError
-from ..records import Comparison, _from_iso, _iso
-from .db import Database, metadata
+from ..records.comparisons import Comparison
+from ..records.times import from_iso as _from_iso, to_iso as _iso
+from .db import Database
+from .migrations import metadata
 from .refs import prefix_bounds
 
 __all__ = ["ComparisonStore", "ComparisonSummary", "comparisons_table"]

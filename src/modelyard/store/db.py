@@ -1,10 +1,8 @@
-"""The SQL database behind every store: engine from a URL, transactions, schema version and migrations.
+"""The SQL database behind every store: engine from a URL, connections, transactions and retries.
 
 One implementation serves SQLite (WAL, busy timeout, foreign keys, ``BEGIN IMMEDIATE`` for
 writers so concurrent processes queue instead of failing) and PostgreSQL; they differ by URL
-only. Tables are declared on ``metadata`` by the modules that own them (``versions.py``,
-``trials.py``); ``Database.open`` creates them in a new store, migrates an older schema
-step by step (``MIGRATIONS``), and refuses a newer one with the command to run.
+only. ``Database.open`` creates or migrates the schema (``migrations.py``).
 
 Writers use ``run(fn)``: one transaction, retried whole on lock conflicts, so callers never
 see "database is locked". Readers use ``read(fn)``: a snapshot that never waits for writers
@@ -23,15 +21,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
     Engine,
-    MetaData,
-    String,
-    Table,
     create_engine,
     event,
-    inspect,
     select,
     text,
 )
@@ -39,40 +32,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from ..errors import StoreError
-
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "metadata", "normalize_url"]
-
-metadata = MetaData()
-
-schema_info = Table(
-    "schema_info",
+from .migrations import (  # noqa: F401  (metadata, schema_info, MIGRATIONS: re-exported for the table modules and tests)
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLE_MODULES,
+    create_or_migrate,
+    has_all_tables,
     metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", String(2048), nullable=False),
+    schema_info,
+    schema_version,
+    too_new,
 )
 
-# Version 1 was the first schema; 2 added model_versions.parent_id. To change it: bump SCHEMA_VERSION and add
-# MIGRATIONS[old] = fn(conn) that upgrades a store at version ``old`` to ``old + 1`` (it runs
-# inside the same transaction as the version bump, so a failed migration changes nothing).
-# Tables that are merely new need no migration: ``open`` creates missing tables.
-SCHEMA_VERSION = 2
-
-
-def _v1_versions_carry_their_parent(conn: Connection) -> None:
-    """Version 2: ``model_versions.parent_id``, a copy of the lineage's parent that listings read without a join."""
-    if not inspect(conn).has_table("model_versions"):
-        return  # created whole by ``open`` afterwards
-    conn.execute(text("ALTER TABLE model_versions ADD COLUMN parent_id VARCHAR(64)"))
-    conn.execute(text(
-        "UPDATE model_versions SET parent_id = "
-        "(SELECT l.parent_id FROM model_lineage l WHERE l.child_id = model_versions.id)"
-    ))
-
-
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_versions_carry_their_parent}
-
-# modules declaring tables on ``metadata``; ``open`` imports them so a store always has all tables
-TABLE_MODULES = ("modelyard.store.versions", "modelyard.store.trials", "modelyard.store.comparisons")
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "metadata", "normalize_url"]
 
 _WAL_PAGES = 4000
 _SQLITE_BUSY_MS = 60_000
@@ -160,9 +132,9 @@ class Database:
         if self._opened:  # the Yard and each store class open it; the schema is checked the first time only
             return self
         _declare_tables()
-        version = self.read(self._schema_version)
+        version = self.read(lambda conn: schema_version(self.engine, conn))
         if version is not None and version > SCHEMA_VERSION:
-            raise self._too_new(version)
+            raise too_new(self.safe_url, version)
         if version != SCHEMA_VERSION or not self.read(self._has_all_tables):
             self.run(self._create_or_migrate)
         self._opened = True
@@ -370,44 +342,13 @@ class Database:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _schema_version(self, conn: Connection) -> int | None:
-        if not self.engine.dialect.has_table(conn, "schema_info"):
-            return None
-        row = conn.execute(select(schema_info.c.value).where(schema_info.c.key == "schema_version")).first()
-        return int(row[0]) if row else 0
-
     def _has_all_tables(self, conn: Connection) -> bool:
-        names = set(self.engine.dialect.get_table_names(conn))
-        return all(t.name in names for t in metadata.sorted_tables)
+        return has_all_tables(self.engine, conn)
 
     def _create_or_migrate(self, conn: Connection) -> None:
         if self.dialect == "postgresql":  # concurrent openers of a new database queue here
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_OPEN_LOCK})
-        version = self._schema_version(conn)
-        if version is None:
-            metadata.create_all(conn)
-            conn.execute(schema_info.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-            return
-        if version > SCHEMA_VERSION:
-            raise self._too_new(version)
-        while version < SCHEMA_VERSION:
-            step = MIGRATIONS.get(version)
-            if step is None:
-                raise StoreError(
-                    f"the store at {self.safe_url} has schema version {version} and this modelyard has no migration "
-                    f"from it to {SCHEMA_VERSION}; open it with the modelyard release that wrote it and export the "
-                    "models, or start a new store with --store"
-                )
-            step(conn)
-            version += 1
-            conn.execute(schema_info.update().where(schema_info.c.key == "schema_version").values(value=str(version)))
-        metadata.create_all(conn)  # tables added since, which need no data migration
-
-    def _too_new(self, version: int) -> StoreError:
-        return StoreError(
-            f"the store at {self.safe_url} has schema version {version}, newer than this modelyard's "
-            f"{SCHEMA_VERSION}; upgrade modelyard (pip install -U modelyard)"
-        )
+        create_or_migrate(self.engine, conn, self.safe_url)
 
     def _map(self, e: DBAPIError) -> StoreError:
         msg = str(e.orig) if e.orig is not None else str(e)

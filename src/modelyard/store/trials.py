@@ -46,8 +46,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import StudyError
-from ..records import StudyInfo, Trial, TrialState
-from .db import Database, metadata
+from ..records.trials import StudyInfo, Trial, TrialState
+from .db import Database
+from .migrations import metadata
 from .trialstore import HEARTBEAT_REASON, Propose, already_finished, check_study_name, not_found
 
 __all__ = ["SqlTrialStore", "studies_table", "trial_values_table", "trials_table"]

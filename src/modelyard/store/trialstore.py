@@ -1,7 +1,7 @@
 """The TrialStore protocol every study backend implements, and its in-memory implementation.
 
 A store keeps studies and their trials and offers the few atomic operations a study needs;
-the policy (which params, when to stop, how to prune) lives in ``study.py``. ``claim`` is the
+the policy (which params, when to stop, how to prune) lives in ``tune/study.py``. ``claim`` is the
 heart: in one atomic step it fails trials whose worker stopped sending heartbeats, checks the
 trial budget, asks ``propose(history)`` for params while holding the study (so the running
 trials of every worker are visible to it and two workers never propose from the same
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import NotFoundError, StudyError
-from ..records import StudyInfo, Trial, TrialState
+from ..records.trials import StudyInfo, Trial, TrialState
 
 __all__ = [
     "HEARTBEAT_REASON",

@@ -44,8 +44,10 @@ except ImportError:  # pragma: no cover - the json module gives the same values
     _orjson = None
 
 from ..errors import StoreError
-from ..records import EpochLog, FitConfig, LineageEdge, Schema, Version, VersionSummary
-from .db import metadata
+from ..records.training import EpochLog, FitConfig
+from ..records.versions import LineageEdge, Version, VersionSummary
+from ..schema import Schema
+from .migrations import metadata
 
 _new = object.__new__
 

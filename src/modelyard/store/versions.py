@@ -3,7 +3,7 @@
 The tables, their JSON codec and the row -> record builders live in ``version_tables.py``
 (re-exported here, where other modules look for them); ref resolution in ``refs.py``.
 Every method is one transaction (``Database.run`` for writes, retried on lock conflicts;
-``Database.read`` for reads) and returns frozen records from ``modelyard.records``.
+``Database.read`` for reads) and returns frozen records from ``modelyard.records.versions``.
 ``ancestors`` and ``descendants`` are one recursive CTE each.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, literal_column, select, text, update
 
 from ..errors import LineageError, NotFoundError
-from ..records import AliasMove, Deletion, Lineage, LineageEdge, Version, VersionSummary
+from ..records.versions import AliasMove, Deletion, Lineage, LineageEdge, Version, VersionSummary
 from . import refs
 from .db import Database
 from .version_tables import (

@@ -34,7 +34,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError, ParamError
-from ..records import FitConfig, Task
+from ..records.training import FitConfig
+from ..schema import Task
 
 __all__ = ["CHECKS", "Case", "check_model", "make_data", "model_checks"]
 

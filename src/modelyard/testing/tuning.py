@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..records import Trial, TrialState
+from ..records.trials import Trial, TrialState
 from ..tune.optimizers import Optimizer, RandomOptimizer, TrialView
 from ..tune.pruners import Pruner
 from ..tune.space import Categorical, Float, Int, SearchSpace

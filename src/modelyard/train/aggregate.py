@@ -192,7 +192,7 @@ class TreeUnion:
 
     def local(self, model: Any, shard: Shard) -> dict[str, NDArray]:
         """Grow this rank's trees (seed + rank) on the shard and return them as state arrays."""
-        from ..records import FitConfig
+        from ..records.training import FitConfig
 
         counts = tree_counts(model.hparams["n_estimators"], self.sizes)
         sub = type(model)(task=model.task, n_classes=model.n_classes, **{**model.hparams, "n_estimators": counts[self.rank]})

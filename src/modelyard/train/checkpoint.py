@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TrainingError
-from ..records import EpochLog
+from ..records.training import EpochLog
 
 __all__ = ["Checkpointer", "config_key", "latest_checkpoint"]
 

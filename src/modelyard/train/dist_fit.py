@@ -26,10 +26,12 @@ from ..models import get_family
 from ..models.forest import RandomForest
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
-from ..records import EpochLog, FitConfig, Schema
+from ..records.training import EpochLog, FitConfig
+from ..schema import Schema
 from .aggregate import Shard, TreeUnion, fold, tree_counts
 from .checkpoint import Checkpointer
-from .distributed import AGGREGATES, DEFAULT_TIMEOUT, DataParallel, RankContext, rank_session, under_launcher
+from .data_parallel import DataParallel
+from .distributed import AGGREGATES, DEFAULT_TIMEOUT, RankContext, rank_session, under_launcher
 from .metrics import predict_outputs, score
 from .result import TrainResult
 from .shards import PARTS, RankData, from_dataset, load_rank_data

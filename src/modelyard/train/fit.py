@@ -16,7 +16,7 @@ from ..models.forest import RandomForest
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
-from ..records import EpochLog, FitConfig
+from ..records.training import EpochLog, FitConfig
 from .metrics import predict_outputs, score
 from .result import TrainResult
 

@@ -8,12 +8,11 @@ any worker fails, the launcher waits briefly for the others' reports, kills ever
 (nothing is left behind), and raises one ``DistributedError`` naming the rank that failed first
 and its message. A worker whose heartbeat stops (frozen process) is caught the same way.
 Rank 0 can stream epoch logs to the launcher, which runs the caller's callbacks and answers
-whether to stop.
+whether to stop, and send it one-line announcements (what it is training on) to show.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -31,7 +30,7 @@ from typing import Any
 
 from ..errors import DistributedError, ModelyardError, ParamError
 
-__all__ = ["cli_rank", "control_callback", "free_port", "launch"]
+__all__ = ["announce", "control_callback", "free_port", "launch"]
 
 _GRACE = 3.0  # seconds to collect the other ranks' reports after the first failure
 _KIND_ORDER = {"crash": 0, "hang": 1, "exit": 2, "frozen": 3, "peer": 4}
@@ -73,12 +72,14 @@ def launch(
     run_dir: str | Path | None = None,
     echo_rank0: bool = False,
     callbacks: Sequence[Callable[[Any], bool | None]] = (),
+    on_announce: Callable[[str], None] | None = None,
 ) -> dict[str, Any] | None:
     """Run ``target`` ("pkg.module:function", called with ``payload``) on ``nodes`` local ranks; rank 0's result.
 
     Rank 0's function may write ``result.json`` and other files into ``$MODELYARD_RUN_DIR``;
     the parsed ``result.json`` is returned (None if absent). ``echo_rank0`` lets rank 0 print to
-    this terminal (the CLI); otherwise every rank's output goes to ``log-RANK.txt``.
+    this terminal (the CLI); otherwise every rank's output goes to ``log-RANK.txt``. Rank 0's
+    ``announce(text)`` calls reach ``on_announce`` here.
     """
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
         raise ParamError(f"nodes must be an int >= 1, got {nodes!r}; e.g. --nodes 2")
@@ -98,8 +99,8 @@ def launch(
         for rank in range(nodes):
             env = _worker_env(rank, nodes, port, n_threads, rd, timeout)
             pass_fds: tuple[int, ...] = ()
-            if rank == 0 and callbacks:
-                ctrl = _Control()
+            if rank == 0 and (callbacks or on_announce is not None):
+                ctrl = _Control(on_announce)
                 env["MODELYARD_CONTROL_FDS"] = f"{ctrl.child_w},{ctrl.child_r}"
                 pass_fds = (ctrl.child_w, ctrl.child_r)
             if rank == 0 and echo_rank0:
@@ -177,7 +178,7 @@ def _supervise(
 
 
 def _write_frozen(rd: Path, rank: int, message: str) -> None:
-    from .distributed import write_error
+    from .watchdog import write_error
 
     write_error(rd, rank, "frozen", "DistributedError", message)
 
@@ -248,7 +249,8 @@ def _kill_all(procs: list[subprocess.Popen]) -> None:
 class _Control:
     """Two pipes between the launcher and rank 0."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_announce: Callable[[str], None] | None = None) -> None:
+        self.on_announce = on_announce
         self.parent_r, self.child_w = os.pipe()
         self.child_r, self.parent_w = os.pipe()
         self.buf = b""
@@ -262,7 +264,7 @@ class _Control:
         self.sel.register(self.parent_r, selectors.EVENT_READ)
 
     def serve(self, callbacks: Sequence[Callable[[Any], bool | None]], wait: float) -> None:
-        from ..records import EpochLog
+        from ..records.training import EpochLog
 
         assert self.sel is not None
         for _ in self.sel.select(timeout=wait):
@@ -273,7 +275,12 @@ class _Control:
             self.buf += data
         while b"\n" in self.buf:
             line, self.buf = self.buf.split(b"\n", 1)
-            log = EpochLog.from_dict(json.loads(line))
+            message = json.loads(line)
+            if "announce" in message:  # one-way: no answer
+                if self.on_announce is not None:
+                    self.on_announce(str(message["announce"]))
+                continue
+            log = EpochLog.from_dict(message)
             stop = False
             for cb in callbacks:  # an exception here aborts the run (the caller's own error)
                 if cb(log):
@@ -319,18 +326,17 @@ class _nullctx:
         return None
 
 
+def announce(text: str) -> bool:
+    """On rank 0 of a local launch: show ``text`` through the launcher (True), else do nothing (False)."""
+    spec = os.environ.get("MODELYARD_CONTROL_FDS")
+    if not spec or os.environ.get("RANK", "0") != "0":
+        return False
+    w = int(spec.split(",")[0])
+    os.write(w, (json.dumps({"announce": text}) + "\n").encode())
+    return True
+
+
 # --- the worker ------------------------------------------------------------------------------------------------
-
-
-def cli_rank(payload: Mapping[str, Any]) -> None:
-    """Worker target of ``modelyard train --nodes N``: the same ``train`` command, run as one rank."""
-    from ..cli import train_cmd
-
-    args = argparse.Namespace(**payload)
-    args.func = train_cmd.run
-    code = train_cmd.run(args)
-    if code:
-        raise DistributedError(f"the train command ended with exit code {code}")
 
 
 def _import_target(target: str) -> Callable[[Any], Any]:
@@ -342,7 +348,8 @@ def _import_target(target: str) -> Callable[[Any], Any]:
 
 
 def _worker(run_dir: str) -> int:
-    from .distributed import LostPeerError, write_error
+    from .distributed import LostPeerError
+    from .watchdog import write_error
 
     rd = Path(run_dir)
     rank = int(os.environ.get("RANK", "0"))

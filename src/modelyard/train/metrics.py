@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError
-from ..records import Task
+from ..schema import Task
 
 __all__ = [
     "HIGHER_IS_BETTER",

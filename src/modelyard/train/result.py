@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models.predictor import Predictor
-from ..records import EpochLog, FitConfig, Schema
+from ..records.training import EpochLog, FitConfig
+from ..schema import Schema
 
 __all__ = ["TrainResult"]
 

@@ -27,7 +27,7 @@ from ..data.load import _encode_target, _infer_column, infer_task, load_dataset,
 from ..data.split import split
 from ..data.validate import check_finite, missing_mask
 from ..errors import DataError
-from ..records import Column, Schema, Task
+from ..schema import Column, Schema, Task
 
 __all__ = ["RankData", "load_rank_data", "part_bounds"]
 

@@ -1,7 +1,7 @@
 """Hyperparameter tuning (H): search spaces, optimizers and pruners.
 
-The Study (ask/tell/optimize over the trial store) is not part of this package: it lives in
-``modelyard/study.py``, written separately, and is to be added to these exports by its author.
+``study`` (ask/tell/optimize over the trial store) and ``trial`` (the running trial an objective
+gets) live here too; they load lazily, so spaces and optimizers do not import the store.
 """
 
 from .optimizers import GPOptimizer, Optimizer, RandomOptimizer, TrialView, get_optimizer
@@ -25,15 +25,15 @@ __all__ = [
     "get_pruner",
 ]
 
-# The Study lives a layer above (study.py, over the trial store); exported here lazily (PEP 562)
-# so ``tune.Study`` works without importing the store when only spaces or optimizers are needed.
+# The Study sits over the trial store; exported lazily (PEP 562) so ``tune.Study`` works without
+# importing the store when only spaces or optimizers are needed.
 _STUDY_EXPORTS = {
-    "Study": ("modelyard.study", "Study"),
-    "ActiveTrial": ("modelyard.study", "ActiveTrial"),
-    "TrialPruned": ("modelyard.study", "TrialPruned"),
-    "Trial": ("modelyard.records", "Trial"),
-    "TrialState": ("modelyard.records", "TrialState"),
-    "StudyInfo": ("modelyard.records", "StudyInfo"),
+    "Study": ("modelyard.tune.study", "Study"),
+    "ActiveTrial": ("modelyard.tune.study", "ActiveTrial"),
+    "TrialPruned": ("modelyard.tune.study", "TrialPruned"),
+    "Trial": ("modelyard.records.trials", "Trial"),
+    "TrialState": ("modelyard.records.trials", "TrialState"),
+    "StudyInfo": ("modelyard.records.trials", "StudyInfo"),
     "default_space": ("modelyard.tune.defaults", "default_space"),
 }
 __all__ += list(_STUDY_EXPORTS)

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ParamError
-from ..records import EpochLog, FitConfig, Task
+from ..records.training import EpochLog, FitConfig
+from ..schema import Task
 from .defaults import check_space, to_family_params
 from .space import SearchSpace
 
@@ -96,7 +97,7 @@ class TrainingObjective:
 
     def __call__(self, trial: Any) -> float:
         """Train with ``trial``'s params, reporting the validation metric each epoch; returns the final one."""
-        from ..trial import TrialPruned
+        from .trial import TrialPruned
 
         params = self.params_for(trial)
         report = getattr(trial, "report", None)

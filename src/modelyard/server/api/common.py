@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from ..app import ApiError, ServerConfig
+from ..config import ApiError, ServerConfig
 from ..security import token_matches
 
 __all__ = [
@@ -121,5 +121,5 @@ def clean(obj: Any) -> Any:
 
 
 def database(yard: Any) -> Any:
-    """The yard's ``Database`` (for the read queries of ``server/queries.py``)."""
+    """The yard's ``Database`` (for the read queries of ``store/study_queries.py`` and ``store/version_queries.py``)."""
     return yard.db

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from .. import queries
+from ...store import version_queries as queries
 from ..security import check_name, check_ref
 from .common import (
     ERRORS,

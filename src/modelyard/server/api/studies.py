@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from .. import queries
+from ...store import study_queries as queries
 from ..security import check_name
 from .common import ERRORS, Limit, Offset, Page, YardDep, clean, database, page
 

@@ -1,24 +1,34 @@
 """The running trial an objective gets: its params (a read-only mapping), ``report`` and ``should_prune``.
 
-``ActiveTrial`` belongs to a ``Study`` (``study.py``) and writes through its trial store;
-``TrialPruned`` is what an objective raises to end its trial early.
+``ActiveTrial`` talks to its owner through ``TrialHost``, two methods that ``Study``
+(``tune/study.py``) implements; this module imports nothing of the study, so the study owns the
+trial and not the other way round. ``TrialPruned`` is what an objective raises to end its trial early.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import StudyError
-from .records import Trial
+from ..errors import StudyError
+from ..records.trials import Trial
 
-if TYPE_CHECKING:
-    from .study import Study
+__all__ = ["ActiveTrial", "TrialHost", "TrialPruned", "as_value"]
 
-__all__ = ["ActiveTrial", "TrialPruned", "as_value"]
+
+class TrialHost(Protocol):
+    """What a running trial needs from the study that owns it."""
+
+    name: str
+
+    def record_report(self, number: int, step: int, value: float) -> None:
+        """Store the intermediate ``value`` of trial ``number`` after ``step``."""
+
+    def prune_reason(self, trial: ActiveTrial) -> str | None:
+        """Why ``trial`` should stop now (study stopping, trial lost, pruner verdict), or None to go on."""
 
 
 class TrialPruned(Exception):
@@ -41,7 +51,7 @@ def as_value(raw: Any) -> tuple[float | None, str | None]:
 class ActiveTrial(Mapping[str, Any]):
     """A running trial: its params (also readable as ``trial["lr"]``), ``report`` and ``should_prune``."""
 
-    def __init__(self, study: Study, record: Trial):
+    def __init__(self, study: TrialHost, record: Trial):
         self._study = study
         self.number: int = record.number
         self.params: dict[str, Any] = dict(record.params)
@@ -63,7 +73,7 @@ class ActiveTrial(Mapping[str, Any]):
         return f"ActiveTrial(study={self._study.name!r}, number={self.number}, params={self.params!r})"
 
     @property
-    def study(self) -> Study:
+    def study(self) -> TrialHost:
         """The study this trial belongs to."""
         return self._study
 
@@ -75,24 +85,12 @@ class ActiveTrial(Mapping[str, Any]):
             raise StudyError(f"report value must be a number, got {value!r}; pass the validation metric as a float")
         self.last_step, self.last_value = int(step), float(value)
         if not self._lost:
-            self._study._store.report(self._study.name, self.number, int(step), float(value))
+            self._study.record_report(self.number, int(step), float(value))
 
     def should_prune(self) -> bool:
         """Whether to stop now: the pruner judged the reported values worse than peers, or the study is stopping."""
-        if self._study._stop.is_set() or self._lost:
-            self.prune_reason = self.prune_reason or ("trial lost (heartbeat missed)" if self._lost else "study stopped")
-            return True
-        if self.last_step is None:
+        reason = self._study.prune_reason(self)
+        if reason is None:
             return False
-        study = self._study
-        everyone = study._store.trials(study.name)
-        me = next((t for t in everyone if t.number == self.number), None)
-        if me is None:
-            return False
-        others = [study._view(t) for t in everyone if t.number != self.number]
-        if study._pruner.should_prune(study._view(me), others):
-            self.prune_reason = (
-                f"pruned by the {study._pruner_name} pruner at step {self.last_step} (value {self.last_value:.6g})"
-            )
-            return True
-        return False
+        self.prune_reason = self.prune_reason or reason
+        return True

@@ -22,17 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import StudyError
-from .records import StudyInfo, Trial, TrialState
-from .store.trialstore import INTERRUPTED_REASON, MemoryTrialStore, TrialStore, check_study_name
+from ..errors import StudyError
+from ..records.trials import StudyInfo, Trial, TrialState
+from ..store.trialstore import INTERRUPTED_REASON, MemoryTrialStore, TrialStore, check_study_name
 from .trial import ActiveTrial, TrialPruned, as_value
-from .tune.optimizers import Optimizer, TrialView, get_optimizer
-from .tune.pruners import Pruner, get_pruner
-from .tune.space import SearchSpace
+from .optimizers import Optimizer, TrialView, get_optimizer
+from .pruners import Pruner, get_pruner
+from .space import SearchSpace
 
 __all__ = ["ActiveTrial", "Study", "TrialPruned", "open_trial_store"]
 
-log = logging.getLogger("modelyard.study")
+log = logging.getLogger("modelyard.tune.study")
 
 DIRECTIONS = ("minimize", "maximize")
 
@@ -43,18 +43,19 @@ def open_trial_store(storage: Any) -> TrialStore:
         return MemoryTrialStore()
     if isinstance(storage, TrialStore):
         return storage
-    from .store.trials import SqlTrialStore
+    from ..store.trials import SqlTrialStore
 
     if hasattr(storage, "db") and hasattr(storage, "registry"):  # a Yard
         return SqlTrialStore(storage.db)
-    from .store.db import Database
+    from ..store.db import Database
 
     if isinstance(storage, Database):
         return SqlTrialStore(storage)
     if isinstance(storage, (str, os.PathLike)):
-        from .yard import Yard
+        from ..store.location import open_database
 
-        return SqlTrialStore(Yard(str(storage)).db)
+        durable = os.environ.get("MODELYARD_DURABLE", "") not in ("", "0")
+        return SqlTrialStore(open_database(storage, durable=durable))
     raise StudyError(
         f"storage must be None, a store folder, a database URL or a Yard, got {type(storage).__name__}; "
         "e.g. storage='sqlite:///tune.db'"
@@ -196,6 +197,25 @@ class Study:
         )
 
     # --- ask / tell ---------------------------------------------------------------------------
+    def record_report(self, number: int, step: int, value: float) -> None:
+        """Store an intermediate value of a running trial (``ActiveTrial.report`` calls this)."""
+        self._store.report(self.name, number, step, value)
+
+    def prune_reason(self, trial: ActiveTrial) -> str | None:
+        """Why ``trial`` should stop now, or None: the study is stopping, the trial was lost, or the pruner says so."""
+        if self._stop.is_set() or trial._lost:
+            return "trial lost (heartbeat missed)" if trial._lost else "study stopped"
+        if trial.last_step is None:
+            return None
+        everyone = self._store.trials(self.name)
+        me = next((t for t in everyone if t.number == trial.number), None)
+        if me is None:
+            return None
+        others = [self._view(t) for t in everyone if t.number != trial.number]
+        if self._pruner.should_prune(self._view(me), others):
+            return f"pruned by the {self._pruner_name} pruner at step {trial.last_step} (value {trial.last_value:.6g})"
+        return None
+
     def ask(self, params: Mapping[str, Any] | None = None) -> ActiveTrial:
         """Start the next trial: the optimizer's suggestion, or ``params`` if given (e.g. a known good point)."""
         if params is not None:

@@ -10,7 +10,7 @@ from scipy.stats import binomtest
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from modelyard import stats
+from modelyard.compare import stats
 from modelyard.errors import DataError
 from modelyard.train.metrics import classification_metrics, regression_metrics
 

@@ -14,8 +14,8 @@ from modelyard.compare import CompareOptions, compare, write_report
 from modelyard.data import from_frame, load_dataset
 from modelyard.data.encode import as_matrix
 from modelyard.errors import NotFoundError, ParamError, SchemaMismatchError
-from modelyard.records import Comparison
-from modelyard.stats import holm
+from modelyard.records.comparisons import Comparison
+from modelyard.compare.stats import holm
 from modelyard.train import train
 from modelyard.train.metrics import evaluate
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .records import Lineage, LineageEdge, VersionSummary
+from ..records.versions import Lineage, LineageEdge, VersionSummary
 
 __all__ = ["ancestors", "descendants", "format_diff", "is_acyclic", "to_dot", "would_cycle"]
 

@@ -29,8 +29,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import DataError
-from .records import McNemarTest
+from ..errors import DataError
+from ..records.comparisons import McNemarTest
 
 __all__ = [
     "bootstrap_classification",

@@ -15,7 +15,7 @@ import pytest
 
 from modelyard import tune
 from modelyard.errors import StudyError
-from modelyard.records import TrialState
+from modelyard.records.trials import TrialState
 from modelyard.store.trialstore import HEARTBEAT_REASON, INTERRUPTED_REASON
 
 SPACE = tune.SearchSpace({"x": tune.Float(-5.0, 5.0), "y": tune.Float(-5.0, 5.0)})

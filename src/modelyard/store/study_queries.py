@@ -1,10 +1,10 @@
-"""Read queries the dashboard needs and the stores do not offer: pages, counts, filters and plot aggregates.
+"""Read queries the dashboard needs over studies and trials: pages, counts, filters and plot aggregates.
 
-They read the stores' own tables (``store/trials.py``, ``store/versions.py``) through SQLAlchemy
-Core in one read snapshot each, and return the same frozen records the stores return, so the
-API's shapes are the records' ``to_dict()``. Every list has a stable order (a unique column
-breaks ties) and every plot query is bounded: it aggregates or samples instead of sending
-every row, so a page stays fast with tens of thousands of trials or versions.
+They read the trial store's own tables (``trials.py``) through SQLAlchemy Core in one read
+snapshot each, and return the same frozen records the stores return, so the API's shapes are the
+records' ``to_dict()``. Every list has a stable order (a unique column breaks ties) and every plot
+query is bounded: it aggregates or samples instead of sending every row, so a page stays fast with
+tens of thousands of trials.
 """
 
 from __future__ import annotations
@@ -18,35 +18,23 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from ..errors import ModelyardError, NotFoundError
-from ..records import StudyInfo, Trial, TrialState
+from ..records.trials import StudyInfo, Trial, TrialState
+from .listing import finite, like_pattern
 
 __all__ = [
     "TRIAL_SORTS",
-    "ModelSummary",
     "StudyPage",
-    "alias_history",
     "best_so_far",
     "curves",
     "get_study",
     "history",
-    "list_models",
     "list_studies",
     "list_trials",
-    "list_versions",
     "parallel",
     "thin_history",
 ]
 
 TRIAL_SORTS = ("number", "-number", "value", "-value", "duration", "-duration")
-
-
-def _like(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards escaped."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if v is not None and math.isfinite(float(v)) else None
 
 
 # --- studies ------------------------------------------------------------------------------
@@ -60,7 +48,7 @@ class StudyPage:
 
 
 def _study_infos(conn: Connection, rows: Sequence[Any]) -> list[StudyInfo]:
-    from ..store.trials import trials_table
+    from .trials import trials_table
 
     T = trials_table.c
     ids = [r["id"] for r in rows]
@@ -100,12 +88,12 @@ def _study_infos(conn: Connection, rows: Sequence[Any]) -> list[StudyInfo]:
 
 def list_studies(db: Any, *, name: str | None = None, limit: int = 50, offset: int = 0) -> StudyPage:
     """Studies newest first, optionally those whose name contains ``name``."""
-    from ..store.trials import studies_table
+    from .trials import studies_table
 
     S = studies_table.c
 
     def q(conn: Connection) -> StudyPage:
-        where = [S.name.like(_like(name), escape="\\")] if name else []
+        where = [S.name.like(like_pattern(name), escape="\\")] if name else []
         total = conn.execute(select(func.count()).select_from(studies_table).where(*where)).scalar_one()
         rows = conn.execute(
             select(studies_table).where(*where).order_by(S.id.desc()).limit(limit).offset(offset)
@@ -116,7 +104,7 @@ def list_studies(db: Any, *, name: str | None = None, limit: int = 50, offset: i
 
 
 def _study_row(conn: Connection, name: str) -> Any:
-    from ..store.trials import studies_table
+    from .trials import studies_table
 
     row = conn.execute(select(studies_table).where(studies_table.c.name == name)).mappings().first()
     if row is None:
@@ -132,7 +120,7 @@ def get_study(db: Any, name: str) -> StudyInfo:
 # --- trials -------------------------------------------------------------------------------
 
 def _trials(conn: Connection, study: str, rows: Sequence[Any]) -> list[Trial]:
-    from ..store.trials import trial_values_table
+    from .trials import trial_values_table
 
     V = trial_values_table.c
     values: dict[int, dict[int, float]] = {r["id"]: {} for r in rows}
@@ -166,7 +154,7 @@ def list_trials(
     offset: int = 0, since: int | None = None,
 ) -> tuple[list[Trial], int]:
     """A page of a study's trials with intermediate values, and how many match; ``since`` keeps numbers > since."""
-    from ..store.trials import trials_table
+    from .trials import trials_table
 
     T = trials_table.c
     if sort not in TRIAL_SORTS:
@@ -229,7 +217,7 @@ def thin_history(points: Sequence[tuple[int, float, str]], max_points: int) -> l
 
 def history(db: Any, study: str, *, max_points: int = 2000) -> dict[str, Any]:
     """Value per finished trial (thinned past ``max_points``) and the exact best-so-far staircase."""
-    from ..store.trials import trials_table
+    from .trials import trials_table
 
     T = trials_table.c
 
@@ -272,7 +260,7 @@ def _space_axes(space: dict[str, Any]) -> list[dict[str, Any]]:
 
 def parallel(db: Any, study: str, *, max_rows: int = 1000) -> dict[str, Any]:
     """Params and value of completed trials: all of them up to ``max_rows``, else the best half plus an even sample."""
-    from ..store.trials import trials_table
+    from .trials import trials_table
 
     T = trials_table.c
 
@@ -306,13 +294,13 @@ def parallel(db: Any, study: str, *, max_rows: int = 1000) -> dict[str, Any]:
         "params": _space_axes(json.loads(row["space"])),
         "n_complete": data["n"],
         "sampled": len(data["rows"]) < data["n"],
-        "rows": [{"number": int(n), "value": _num(v), "params": json.loads(p)} for n, v, p in data["rows"]],
+        "rows": [{"number": int(n), "value": finite(v), "params": json.loads(p)} for n, v, p in data["rows"]],
     }
 
 
 def curves(db: Any, study: str, *, max_curves: int = 120) -> dict[str, Any]:
     """Intermediate values of up to ``max_curves`` trials: all running, then the latest pruned and completed."""
-    from ..store.trials import trial_values_table, trials_table
+    from .trials import trial_values_table, trials_table
 
     T, V = trials_table.c, trial_values_table.c
 
@@ -336,7 +324,7 @@ def curves(db: Any, study: str, *, max_curves: int = 120) -> dict[str, Any]:
                 select(V.trial_id, V.step, V.value).where(V.trial_id.in_(ids[chunk:chunk + 900]))
                 .order_by(V.trial_id, V.step)
             ):
-                steps[tid].append([int(step), _num(value)])
+                steps[tid].append([int(step), finite(value)])
         return {"picked": picked, "steps": steps, "counts": counts, "direction": row["direction"]}
 
     data = db.read(q)
@@ -350,154 +338,3 @@ def curves(db: Any, study: str, *, max_curves: int = 120) -> dict[str, Any]:
         "sampled": len(trials) < sum(data["counts"].values()),
         "trials": trials,
     }
-
-
-# --- models and versions ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """One registered model name: how many versions, the latest, and where its aliases point."""
-
-    name: str
-    n_versions: int
-    latest: int | None  # highest live version number
-    aliases: dict[str, int]  # alias -> version number
-    created_at: float
-    updated_at: float | None  # creation time of the newest version
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form."""
-        from ..records import _iso
-
-        return {
-            "name": self.name,
-            "n_versions": self.n_versions,
-            "latest": self.latest,
-            "latest_ref": f"{self.name}/{self.latest}" if self.latest is not None else None,
-            "aliases": dict(sorted(self.aliases.items())),
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at) if self.updated_at is not None else None,
-        }
-
-
-def list_models(
-    db: Any, *, name: str | None = None, exact: str | None = None, limit: int = 50, offset: int = 0,
-) -> tuple[list[ModelSummary], int]:
-    """Model names in alphabetical order (containing ``name``, or equal to ``exact``) with counts and aliases."""
-    from ..store.versions import model_aliases, model_names, model_versions
-
-    N, M, A = model_names.c, model_versions.c, model_aliases.c
-
-    def q(conn: Connection) -> tuple[list[ModelSummary], int]:
-        where = [N.name.like(_like(name), escape="\\")] if name else []
-        if exact is not None:
-            where.append(N.name == exact)
-        total = conn.execute(select(func.count()).select_from(model_names).where(*where)).scalar_one()
-        rows = conn.execute(
-            select(N.name, N.created_at).where(*where).order_by(N.name).limit(limit).offset(offset)
-        ).all()
-        names = [r[0] for r in rows]
-        stats = {n: (0, None, None) for n in names}
-        aliases: dict[str, dict[str, int]] = {n: {} for n in names}
-        if names:
-            for n, count, latest, updated in conn.execute(
-                select(M.name, func.count(), func.max(M.number), func.max(M.created_at))
-                .where(M.name.in_(names)).group_by(M.name)
-            ):
-                stats[n] = (int(count), int(latest), float(updated))
-            for n, alias, number in conn.execute(
-                select(A.name, A.alias, M.number).join(model_versions, M.id == A.version_id).where(A.name.in_(names))
-            ):
-                aliases[n][alias] = int(number)
-        items = [
-            ModelSummary(n, stats[n][0], stats[n][1], aliases[n], float(created), stats[n][2])
-            for n, created in rows
-        ]
-        return items, int(total)
-
-    return db.read(q)
-
-
-def list_versions(
-    db: Any, *, name: str | None = None, family: str | None = None, alias: str | None = None,
-    sort: str = "-created", limit: int = 50, offset: int = 0,
-) -> tuple[list[Any], int]:
-    """Version summaries with filters (model name, family, having an alias), newest first by default."""
-    from ..store.versions import model_aliases, model_names, model_versions
-
-    M, A = model_versions.c, model_aliases.c
-    sorts = {"-created": [M.created_at.desc(), M.id], "created": [M.created_at.asc(), M.id],
-             "-number": [M.name, M.number.desc()], "number": [M.name, M.number.asc()],
-             "-key_value": [M.key_value.is_(None), M.key_value.desc(), M.id],
-             "key_value": [M.key_value.is_(None), M.key_value.asc(), M.id]}
-    if sort not in sorts:
-        raise ModelyardError(f"cannot sort versions by {sort!r}; use one of {', '.join(sorts)}")
-
-    def q(conn: Connection) -> tuple[list[Any], int]:
-        where = []
-        if name is not None:
-            if conn.execute(select(model_names.c.name).where(model_names.c.name == name)).first() is None:
-                raise NotFoundError(f"no model named {name!r}; list them with: modelyard models list")
-            where.append(M.name == name)
-        if family:
-            where.append(M.family == family)
-        if alias:
-            where.append(select(A.version_id).where(A.version_id == M.id, A.alias == alias).exists())
-        total = conn.execute(select(func.count()).select_from(model_versions).where(*where)).scalar_one()
-        rows = conn.execute(
-            select(M.id).where(*where).order_by(*sorts[sort]).limit(limit).offset(offset)
-        ).scalars().all()
-        return _version_summaries(conn, list(rows)), int(total)
-
-    return db.read(q)
-
-
-def _version_summaries(conn: Connection, ids: list[str]) -> list[Any]:
-    from ..records import VersionSummary
-    from ..store.versions import model_aliases, model_lineage, model_versions
-
-    M, L, A = model_versions.c, model_lineage.c, model_aliases.c
-    if not ids:
-        return []
-    rows = {r.id: r for r in conn.execute(
-        select(M.id, M.name, M.number, M.family, M.task, M.key_metric, M.key_value, M.created_at, M.creator, M.tags,
-               L.parent_id).join(model_lineage, L.child_id == M.id).where(M.id.in_(ids))
-    )}
-    aliases: dict[str, list[str]] = {}
-    for vid, alias in conn.execute(select(A.version_id, A.alias).where(A.version_id.in_(ids))):
-        aliases.setdefault(vid, []).append(alias)
-    out = []
-    for i in ids:
-        r = rows[i]
-        out.append(VersionSummary(
-            id=r.id, name=r.name, number=int(r.number), family=r.family, task=r.task, key_metric=r.key_metric,
-            key_value=_num(r.key_value), parent_id=r.parent_id, aliases=tuple(sorted(aliases.get(i, ()))),
-            created_at=float(r.created_at), creator=r.creator, tags=json.loads(r.tags) if r.tags else {},
-        ))
-    return out
-
-
-def alias_history(db: Any, name: str, *, alias: str | None = None, limit: int = 50, offset: int = 0
-                  ) -> tuple[list[Any], int]:
-    """A page of a model's alias moves (or one alias's), newest first."""
-    from ..records import AliasMove
-    from ..store.versions import alias_history as H_table
-    from ..store.versions import model_names
-
-    H = H_table.c
-
-    def q(conn: Connection) -> tuple[list[Any], int]:
-        if conn.execute(select(model_names.c.name).where(model_names.c.name == name)).first() is None:
-            raise NotFoundError(f"no model named {name!r}; list them with: modelyard models list")
-        where = [H.name == name] + ([H.alias == alias] if alias else [])
-        total = conn.execute(select(func.count()).select_from(H_table).where(*where)).scalar_one()
-        if alias and not total:
-            raise NotFoundError(f"{name} has no alias {alias!r} and never had one; set it with: "
-                                f"modelyard models alias {name} {alias} {name}/NUMBER")
-        rows = conn.execute(select(H_table).where(*where).order_by(H.seq.desc()).limit(limit).offset(offset)).all()
-        return [AliasMove(
-            seq=r.seq, name=r.name, alias=r.alias, from_id=r.from_id, to_id=r.to_id, from_number=r.from_number,
-            to_number=r.to_number, at=r.at, user=r.user, reason=r.reason, action=r.action,
-        ) for r in rows], int(total)
-
-    return db.read(q)

@@ -27,21 +27,22 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import ArtifactError, CorruptArtifactError, ModelError, ParamError, SchemaMismatchError
-from .records import AliasMove, Deletion, Lineage, Version, VersionSummary
-from .store.artifacts import ArtifactStore, state_from_bytes, state_to_bytes
-from .store.db import Database
-from .store.refs import LATEST
-from .store.versions import VersionStore, dumps
+from ..errors import ArtifactError, CorruptArtifactError, ModelError, ParamError, SchemaMismatchError
+from ..records.versions import AliasMove, Deletion, Lineage, Version, VersionSummary
+from ..store.artifacts import ArtifactStore, state_from_bytes, state_to_bytes
+from ..store.db import Database
+from ..store.refs import LATEST
+from ..store.versions import VersionStore, dumps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .compare import CompareOptions
-    from .data.dataset import Dataset
-    from .models.predictor import Predictor
-    from .records import Comparison, Schema
-    from .train.result import TrainResult
+    from ..compare import CompareOptions
+    from ..data.dataset import Dataset
+    from ..models.predictor import Predictor
+    from ..records.comparisons import Comparison
+    from ..schema import Schema
+    from ..train.result import TrainResult
 
 __all__ = ["Registry", "check_alias", "check_model_name", "current_user", "default_model_name"]
 
@@ -167,7 +168,7 @@ class Registry:
         ``patience``, ``seed``, ... as for ``modelyard.train``; default: the parent's), evaluated
         and registered.
         """
-        from .models import get_family
+        from ..models import get_family
 
         parent = self.get(ref)
         name = check_model_name(name) if name is not None else parent.name
@@ -200,7 +201,7 @@ class Registry:
                                {**parent.links, "metrics_from": parent.links.get("metrics_from", parent.id)}),
             }
             return self._create(fields, parent=parent.id, retrained=False)
-        from .train import train
+        from ..train import train
 
         dataset = conform(retrain, parent.schema)
         options = {
@@ -213,8 +214,8 @@ class Registry:
 
     def _common(self, task: str, metrics: Mapping[str, Any], tags: Mapping[str, Any] | None,
                 description: str | None, links: Mapping[str, Any] | None) -> dict[str, Any]:
-        from .records import Task
-        from .train.metrics import KEY_METRIC
+        from ..schema import Task
+        from ..train.metrics import KEY_METRIC
 
         key = KEY_METRIC[Task(task)]
         value = metrics.get(key)
@@ -273,7 +274,7 @@ class Registry:
     def compare(self, refs: Sequence[str], dataset: Dataset, options: CompareOptions | None = None,
                 **kwargs: Any) -> Comparison:
         """Rebuild versions ``refs`` from their artifacts and compare them on ``dataset`` (see ``modelyard.compare``)."""
-        from .compare import compare_refs
+        from ..compare import compare_refs
 
         return compare_refs(self, refs, dataset, options, **kwargs)
 
@@ -353,7 +354,7 @@ def conform(dataset: Dataset, schema: Schema) -> Dataset:
     """``dataset`` re-coded to ``schema`` (a parent version's): columns by name, categories and classes remapped."""
     import numpy as np
 
-    from .data.dataset import Dataset
+    from ..data.dataset import Dataset
 
     if dataset.y is None:
         raise SchemaMismatchError("the retraining data has no target; load it with target=COLUMN (CLI: --target)")
@@ -414,7 +415,7 @@ def _fields(record: Any) -> dict[str, Any]:
 
 
 def _predictor() -> type[Predictor]:
-    from .models.predictor import Predictor
+    from ..models.predictor import Predictor
 
     return Predictor
 

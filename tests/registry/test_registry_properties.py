@@ -21,9 +21,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from modelyard import lineage
+from modelyard.registry import lineage
 from modelyard.errors import LineageError, NotFoundError
-from modelyard.testing.stores import sample_result
+from modelyard.testing.results import sample_result
 from modelyard.yard import Yard
 
 NAMES = ("a", "b")
