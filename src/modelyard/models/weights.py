@@ -21,7 +21,9 @@ from ..errors import ParamError
 from ..schema import Schema, Task
 from .base import Param
 
-__all__ = ["CLASS_WEIGHT", "check_class_weight", "class_weights", "parse_class_weight", "sample_weights"]
+__all__ = [
+    "CLASS_WEIGHT", "check_class_weight", "class_weights", "merge_class_weight", "parse_class_weight", "sample_weights",
+]
 
 CLASS_WEIGHT = Param(
     "class_weight", str, None, nullable=True,
@@ -97,3 +99,18 @@ def sample_weights(
         return None
     w = (per_class if per_class is not None else class_weights(spec, y, classes))[np.asarray(y, dtype=np.int64)]
     return (w / w.mean()).astype(np.float32)
+
+
+def merge_class_weight(params: dict[str, Any], spec: str | None, family: str, cls: type) -> dict[str, Any]:
+    """``params`` with ``class_weight=spec`` (the CLI's ``--class-weight``), refusing families without class weights."""
+    if spec is None:
+        return params
+    if CLASS_WEIGHT.name not in getattr(getattr(cls, "params", None), "params", {}):
+        raise ParamError(
+            f"{family} takes no class weights, so --class-weight does not apply; use a classification family such as "
+            "logistic_regression, mlp or random_forest"
+        )
+    given = params.get(CLASS_WEIGHT.name)
+    if given is not None and str(given) != spec:
+        raise ParamError(f"class_weight is given twice ({given!r} by --set, {spec!r} by --class-weight); give it once")
+    return {**params, CLASS_WEIGHT.name: spec}
