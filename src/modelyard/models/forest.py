@@ -106,6 +106,9 @@ class RandomForest:
         """Grow the forest on all rows, NaN included (epochs, patience and callbacks do not apply to trees)."""
         if self.task is Task.CLASSIFICATION and self.n_classes < 2:
             self.n_classes = int(np.max(y)) + 1
+        w = None if sample_weight is None else np.asarray(sample_weight)
+        if w is not None and w.size and np.all(w == w.flat[0]):
+            sample_weight = None  # equal weights are no weights (scikit-learn draws its bootstrap differently with them)
         self.forest_ = self._sklearn(config.seed).fit(X, y, sample_weight=sample_weight)
         if self.task is Task.CLASSIFICATION and len(self.forest_.classes_) != self.n_classes:
             # a class absent from the training rows: rebuild through the state so every tree knows all classes
