@@ -118,7 +118,8 @@ def _check_options(dataset: Dataset, model: str, params: Mapping[str, Any] | Non
     """Refuse a bad ``impute`` strategy, a ``class_weight`` that does not fit the data, and NaN the family cannot take."""
     if impute is not None:
         check_strategy(impute)
-    spec = (init.model.get_params() if init is not None else dict(params or {})).get("class_weight")
+    full = init.model.get_params() if init is not None else get_family(model).params.validate(params, model)
+    spec = full.get("class_weight")
     if spec is not None:
         check_class_weight(spec, dataset.schema, model)
     check_missing(dataset, model, impute=impute, init=init)
