@@ -120,8 +120,8 @@ def test_native_family_notes_impute_and_drop_missing_reports(files):
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert sum(doc["split"].values()) == 195
-    assert doc["notes"] == ["dropped 5 of 200 rows: 1 without a value of target 'churned'; "
-                            "4 with missing values ('monthly' (3 rows), 'plan' (1 rows))"]
+    assert doc["notes"] == [("dropped 5 of 200 rows: 1 without a value of target 'churned'; "
+                             "4 with missing values ('monthly' (3 rows), 'plan' (1 rows))")]
     run = modelyard("train", "sparse.csv", "--target", "churned", "--model", "random_forest", "--set",
                     "n_estimators=5", "--drop-missing=force", "--json", "--no-register", cwd=files)
     assert run.returncode == 0, run.stderr

@@ -49,11 +49,9 @@ def run(args: argparse.Namespace) -> int:
         if result is None:
             return 0  # a rank other than 0 under torchrun: rank 0 reports and registers
     else:
-        from modelyard.train.fit import check_training
-
         from modelyard.data.impute import check_strategy
         from modelyard.models.weights import merge_class_weight
-        from modelyard.train.fit import impute_note
+        from modelyard.train.fit import check_training, impute_note
 
         params = parse_sets(args.set)
         max_time = parse_duration(args.max_time)

@@ -82,12 +82,11 @@ def _check_args(args: argparse.Namespace) -> None:
 def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any]:
     """Dataset, search space and objective from the arguments (the same in the parent and every worker)."""
     import modelyard as my
+    from modelyard.data.impute import check_strategy
+    from modelyard.models.weights import merge_class_weight
     from modelyard.tune import SearchSpace
     from modelyard.tune.defaults import default_space
     from modelyard.tune.objective import TrainingObjective
-
-    from modelyard.data.impute import check_strategy
-    from modelyard.models.weights import merge_class_weight
 
     family = my.get_family(args.model)  # an unknown family is the first thing to say
     fixed = merge_class_weight({}, args.class_weight, args.model, family)

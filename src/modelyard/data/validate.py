@@ -29,7 +29,7 @@ def nan_mask(values: NDArray) -> NDArray[np.bool_]:
         return np.zeros(len(values), dtype=bool)
     out = np.zeros(len(values), dtype=bool)
     for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v == ""):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and v == ""):
             out[i] = True
     return out
 

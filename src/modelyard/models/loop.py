@@ -205,7 +205,7 @@ def train_module(
     eval_loss = loss_fn
     if Xv is not None and eval_weights is not None:
         wv = torch.as_tensor(eval_weights, device=device)
-        eval_loss = lambda out, target: loss_fn(out, target, wv)  # noqa: E731
+        eval_loss = lambda out, target: loss_fn(out, target, wv)
     keep_best = config.patience is not None or config.max_time is not None or Xv is not None
 
     st = LoopState(module, opt, sched, gen, epoch=start_epoch - 1)

@@ -97,7 +97,11 @@ def check_missing(dataset: Dataset, family: str, *, impute: str | None = None, i
     cls = get_family(family)
     if impute is not None or getattr(cls, "handles_missing", False) or (init is not None and init.imputer is not None):
         return
-    counts = missing_counts(dataset.X, dataset.feature_names)
+    refuse_missing(family, missing_counts(dataset.X, dataset.feature_names))
+
+
+def refuse_missing(family: str, counts: Mapping[str, int]) -> None:
+    """The one DataError for NaN a family cannot take, naming every column with its count (nothing if none)."""
     if counts:
         raise DataError(
             f"{family} cannot train on missing values, found in {len(counts)} column(s): "
