@@ -65,6 +65,8 @@ def check_options(
         raise ParamError(f"sync_every must be an int >= 1 (steps), got {sync_every!r}; e.g. --sync-every 8")
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
         raise ParamError(f"checkpoint_every must be an int >= 1 (epochs), got {checkpoint_every!r}")
+    if dict(params or {}).get("class_weight") is not None:
+        raise ParamError("class_weight cannot be combined with nodes > 1 or checkpointing yet; train on one process")
     cls = get_family(family)
     if (checkpoint_every or resume) and not issubclass(cls, TorchModel):
         raise ParamError(
