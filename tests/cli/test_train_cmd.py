@@ -65,7 +65,7 @@ BAD_INPUTS = {
     "missing file": (["missing.csv", "--target", "y"], ["missing.csv", "does not exist"]),
     "unknown format": (["data.xlsx"], ["'.xlsx'", ".csv, .parquet or .npz"]),
     "unknown target": (["churn.csv", "--target", "churn"], ["'churn'", "age, plan, monthly, churned"]),
-    "nan in a feature": (["holes.csv", "--target", "churned"], ["'monthly'", "3 NaN", "--drop-missing"]),
+    "nan in a feature": (["holes.csv", "--target", "churned"], ["'monthly' (3 missing)", "--impute", "--drop-missing"]),
     "single class": (["one_class.csv", "--target", "churned"], ["single class ('yes')"]),
     "too few rows": (["tiny.csv", "--target", "churned"], ["6 rows", "at least 10"]),
     "text that cannot be encoded": (["text.csv", "--target", "churned"], ["'note'", "1200 distinct", "drop it"]),

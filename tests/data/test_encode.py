@@ -62,9 +62,24 @@ def test_raw_rows_missing_a_column(churn):
 
 
 def test_raw_rows_with_nan_in_a_numeric_column(churn):
-    model = my.train(my.load_dataset(churn, target="churned"), model="random_forest", params={"n_estimators": 3}).model
-    with pytest.raises(DataError, match=r"'monthly' has 1 NaN.*before predicting"):
-        model.predict(pd.DataFrame({"age": [1], "plan": ["pro"], "monthly": [np.nan]}))
+    # a forest takes NaN natively; a model without imputation names every column with gaps, once
+    ds = my.load_dataset(churn, target="churned")
+    forest = my.train(ds, model="random_forest", params={"n_estimators": 3}).model
+    assert forest.predict(pd.DataFrame({"age": [1], "plan": ["pro"], "monthly": [np.nan]})).shape == (1,)
+    linear = my.train(ds, model="logistic_regression", epochs=1).model
+    with pytest.raises(DataError) as e:
+        linear.predict(pd.DataFrame({"age": [np.nan, 3], "plan": ["pro", None], "monthly": [np.nan, np.nan]}))
+    msg = str(e.value)
+    assert "'monthly' (2 missing)" in msg and "'age' (1 missing)" in msg and "before predicting" in msg
+    assert "--impute" in msg and "\n" not in msg
+
+
+def test_missing_category_is_nan_when_loading_and_unseen_for_a_model_without_imputation(churn):
+    churn.loc[[0, 3], "plan"] = None
+    ds = my.load_dataset(churn, target="churned")
+    assert np.isnan(ds.X[[0, 3], 1]).all() and not np.isnan(np.delete(ds.X[:, 1], [0, 3])).any()
+    onehot = Encoder(ds.schema, "onehot").transform(ds.X)
+    assert (onehot[[0, 3], 1:4] == 0).all()  # a missing category sets no indicator
 
 
 def test_array_of_wrong_width(churn):

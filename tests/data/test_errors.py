@@ -84,34 +84,66 @@ def test_no_target_given_lists_the_columns(churn_csv):
     assert "--target" in _msg(e) and "age, plan, monthly, churned" in _msg(e)
 
 
-@pytest.mark.parametrize("bad, kind", [(np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "inf")])
-def test_nan_or_inf_in_a_feature_names_column_and_count(churn, bad, kind):
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_inf_in_a_feature_names_column_and_count(churn, bad):
     churn = churn.astype({"monthly": float})
     churn.loc[[1, 4, 9], "monthly"] = bad
     with pytest.raises(DataError) as e:
         my.load_dataset(churn, target="churned")
-    assert "'monthly'" in _msg(e) and f"3 {kind}" in _msg(e) and "--drop-missing" in _msg(e)
+    assert "'monthly' (3 inf)" in _msg(e) and "--drop-missing" in _msg(e)
 
 
-def test_missing_value_in_a_categorical_feature(churn):
+def test_inf_in_several_columns_is_one_message_naming_each():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({f"c{i}": rng.normal(size=30) for i in range(7)} | {"t": [0, 1] * 15})
+    for i in range(7):
+        df.loc[: i, f"c{i}"] = np.inf
+    with pytest.raises(DataError) as e:
+        my.load_dataset(df, target="t")
+    assert "7 column(s)" in _msg(e) and all(f"'c{i}' ({i + 1} inf)" in _msg(e) for i in range(7))
+    X = df.drop(columns="t").to_numpy()
+    with pytest.raises(DataError) as e:
+        my.from_arrays(X, df["t"].to_numpy())
+    assert "7 column(s)" in _msg(e) and "'x6' (7 inf)" in _msg(e)
+
+
+def test_missing_values_in_features_load_as_nan(churn):
+    churn = churn.astype({"monthly": float})
+    churn.loc[[1, 4, 9], "monthly"] = np.nan
     churn.loc[[0, 3], "plan"] = np.nan
-    with pytest.raises(DataError) as e:
+    ds = my.load_dataset(churn, target="churned")
+    assert len(ds) == len(churn) and ds.dropped is None
+    assert np.isnan(ds.X[:, 2]).sum() == 3 and np.isnan(ds.X[:, 1]).sum() == 2
+
+
+def test_rows_without_a_target_are_dropped_and_counted(churn):
+    churn.loc[[5, 6], "churned"] = None
+    ds = my.load_dataset(churn, target="churned")
+    assert len(ds) == len(churn) - 2
+    assert ds.dropped.no_target == 2 and ds.dropped.dropped == 2 and ds.dropped.rows == len(churn)
+    assert "2 without a value of target 'churned'" in ds.dropped.sentence()
+
+
+def test_no_row_has_a_target(churn):
+    churn["churned"] = None
+    with pytest.raises(DataError, match="no row .* has a value in target column 'churned'"):
         my.load_dataset(churn, target="churned")
-    assert "'plan'" in _msg(e) and "2 missing" in _msg(e) and "--drop-missing" in _msg(e)
 
 
-def test_nan_in_target(churn):
-    churn.loc[[5], "churned"] = None
-    with pytest.raises(DataError) as e:
-        my.load_dataset(churn, target="churned")
-    assert "target column 'churned'" in _msg(e) and "1 missing" in _msg(e)
+def test_inf_in_target(churn):
+    churn["monthly"] = churn["monthly"].astype(float)
+    churn.loc[3, "monthly"] = np.inf
+    with pytest.raises(DataError, match=r"target column 'monthly' has 1 inf"):
+        my.load_dataset(churn, target="monthly")
 
 
-def test_nan_in_arrays():
+def test_nan_in_arrays_stays_nan_and_a_missing_target_drops_the_row():
     X = np.ones((10, 3))
     X[2, 1] = np.nan
-    with pytest.raises(DataError, match=r"'x1' has 1 NaN"):
-        my.from_arrays(X, np.arange(10) % 2)
+    y = (np.arange(10) % 2).astype(float)
+    y[4] = np.nan
+    ds = my.from_arrays(X, y)
+    assert len(ds) == 9 and np.isnan(ds.X[2, 1]) and ds.dropped.no_target == 1
 
 
 def test_everything_missing_with_drop_missing():

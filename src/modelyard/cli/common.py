@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_data_args", "add_store_arg", "parse_duration", "parse_sets"]
+__all__ = ["add_data_args", "add_store_arg", "add_table_args", "parse_duration", "parse_sets"]
 
 
 def add_store_arg(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,29 @@ def add_data_args(parser: argparse.ArgumentParser, *, positional: bool = True) -
         parser.add_argument("data", help="a .csv, .parquet or .npz file, or sklearn:NAME (iris, wine, breast_cancer, digits, diabetes)")
     parser.add_argument("--target", help="target column (CSV/Parquet)")
     parser.add_argument("--task", choices=("classification", "regression"), help="override the inferred task")
-    parser.add_argument("--drop-missing", action="store_true", help="drop rows with NaN/inf/missing values instead of refusing them")
+    parser.add_argument(
+        "--drop-missing", nargs="?", const=True, default=False, type=_force, metavar="force",
+        help="drop rows with missing or infinite values, reporting how many per column; refused when that is more than "
+             "20%% of the rows unless written --drop-missing=force (default: keep them, missing values load as NaN)",
+    )
+
+
+def _force(text: str) -> str:
+    if text != "force":
+        raise argparse.ArgumentTypeError(f"the only value it takes is force (--drop-missing=force), got {text!r}")
+    return text
+
+
+def add_table_args(parser: argparse.ArgumentParser) -> None:
+    """``--drop-columns``, ``--impute`` and ``--class-weight``: what a real table with gaps and imbalance needs."""
+    parser.add_argument("--drop-columns", default=None, metavar="A,B",
+                        help="leave these feature columns out (comma-separated names)")
+    parser.add_argument("--impute", default=None, metavar="median|most_frequent",
+                        help="fill missing values (fitted on the training rows, stored with the model) for families "
+                             "that cannot take them: linear, logistic, mlp (default: none; tree families take NaN)")
+    parser.add_argument("--class-weight", default=None, metavar="balanced|LABEL=W,...",
+                        help="weight the loss by class: balanced, or explicit weights like yes=5 (classification; "
+                             "recorded as the class_weight hyperparameter; default: none)")
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:

@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
                 f"comparing {len(args.refs)} versions on {ds.source}: {len(ds):,} rows, {options.resamples:,} "
                 "paired resamples" + ("" if args.no_latency else ", timing inference")
             )
+            if ds.dropped:
+                stderr_console().print(f"note: {ds.dropped.sentence()}", markup=False, highlight=False)
         result = compare_refs(registry, args.refs, ds, options)
         saved = yard.comparisons.save(result) if args.save else None
     if args.report:

@@ -206,6 +206,8 @@ def _branch(args: argparse.Namespace) -> int:
         ds = my.load_dataset(args.retrain, target=args.target, task=args.task, drop_missing=args.drop_missing)
         if not args.json:
             stderr_console().print(f"retraining {args.ref} on {ds.source}: {len(ds)} rows")
+            if ds.dropped:
+                stderr_console().print(f"note: {ds.dropped.sentence()}", markup=False, highlight=False)
         version = reg.branch(args.ref, params, retrain=ds, name=args.name, tags=tags, description=args.description,
                              **options)
     if args.json:

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from .common import add_data_args, add_store_arg, parse_duration, parse_sets
+from .common import add_data_args, add_store_arg, add_table_args, parse_duration, parse_sets
 
 __all__ = ["add_parser", "run"]
 
@@ -17,6 +17,7 @@ def add_parser(sub: Any) -> None:
         "train", help="train a model on a data file", description="Train one model family on a dataset."
     )
     add_data_args(p)
+    add_table_args(p)
     p.add_argument("--model", default="logistic_regression",
                    help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
@@ -48,25 +49,36 @@ def run(args: argparse.Namespace) -> int:
         if result is None:
             return 0  # a rank other than 0 under torchrun: rank 0 reports and registers
     else:
-        from modelyard.train.fit import check_training
+        from modelyard.data.impute import check_strategy
+        from modelyard.models.weights import merge_class_weight
+        from modelyard.train.fit import check_training, impute_note
 
         params = parse_sets(args.set)
         max_time = parse_duration(args.max_time)
         family = my.get_family(args.model)
+        params = merge_class_weight(params, args.class_weight, args.model, family)
         family.params.validate(params, args.model)  # refuse bad params before loading any data
-        ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
+        if args.impute is not None:
+            check_strategy(args.impute)
+        ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing,
+                             drop_columns=args.drop_columns or ())
         check_training(ds, args.model, params, epochs=args.epochs, patience=args.patience, max_time=max_time,
-                       seed=args.seed, val_size=args.val_size, test_size=args.test_size)  # before any output
+                       seed=args.seed, val_size=args.val_size, test_size=args.test_size,
+                       impute=args.impute)  # before any output
         _check_register(args)  # and a bad --name or unusable store
         kwargs = {
             "epochs": args.epochs, "patience": args.patience, "max_time": max_time, "seed": args.seed,
             "val_size": args.val_size, "test_size": args.test_size, "device": args.device, "threads": args.threads,
+            "impute": args.impute,
         }
         if args.json:
             result = my.train(ds, model=args.model, params=params, **kwargs)
         else:
             err = stderr_console()
             err.print(f"[bold]{args.model}[/] on {ds.source}: {len(ds)} rows, {ds.n_features} features, {ds.task.value}")
+            for note in (ds.dropped.sentence() if ds.dropped else None, impute_note(args.model, args.impute)):
+                if note:
+                    err.print(f"note: {note}", markup=False, highlight=False)
             with TrainProgress(args.epochs, args.model) as bar:
                 result = my.train(ds, model=args.model, params=params, callbacks=[bar], **kwargs)
     ref = _register(args, result)
@@ -157,6 +169,10 @@ def _train_distributed(args: argparse.Namespace) -> Any:
 
     params = parse_sets(args.set)
     my.get_family(args.model).params.validate(params, args.model)
+    for flag in ("drop_columns", "impute", "class_weight"):
+        if getattr(args, flag, None) is not None:
+            raise ParamError(f"--{flag.replace('_', '-')} cannot be combined with --nodes, torchrun or checkpoints yet; "
+                             "train on one process")
     check_options(args.model, nodes=args.nodes, aggregate=args.aggregate, sync_every=args.sync_every,
                   checkpoint_every=args.checkpoint_every, resume=args.resume, params=params)
     timeout = parse_duration(args.dist_timeout)

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from .common import add_data_args, add_store_arg, parse_duration
+from .common import add_data_args, add_store_arg, add_table_args, parse_duration
 
 __all__ = ["add_parser", "run", "worker_main"]
 
@@ -31,6 +31,7 @@ def add_parser(sub: Any) -> None:
                     "processes; the study is stored, shared and resumable, and the best model is registered.",
     )
     add_data_args(p)
+    add_table_args(p)
     p.add_argument("--model", default="logistic_regression",
                    help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
     p.add_argument("--trials", type=int, default=20,
@@ -81,16 +82,22 @@ def _check_args(args: argparse.Namespace) -> None:
 def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any]:
     """Dataset, search space and objective from the arguments (the same in the parent and every worker)."""
     import modelyard as my
+    from modelyard.data.impute import check_strategy
+    from modelyard.models.weights import merge_class_weight
     from modelyard.tune import SearchSpace
     from modelyard.tune.defaults import default_space
     from modelyard.tune.objective import TrainingObjective
 
-    my.get_family(args.model)  # an unknown family is the first thing to say
-    ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
+    family = my.get_family(args.model)  # an unknown family is the first thing to say
+    fixed = merge_class_weight({}, args.class_weight, args.model, family)
+    if args.impute is not None:
+        check_strategy(args.impute)
+    ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing,
+                         drop_columns=args.drop_columns or ())
     space = SearchSpace.from_file(args.space) if args.space else default_space(args.model)
     objective = TrainingObjective(
         ds, args.model, space, metric=args.metric, epochs=args.epochs, patience=args.patience, seed=args.seed,
-        val_size=args.val_size, test_size=args.test_size, threads=threads,
+        val_size=args.val_size, test_size=args.test_size, threads=threads, fixed=fixed, impute=args.impute,
     )
     return ds, space, objective
 
@@ -122,7 +129,8 @@ def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any
 
 def _worker_args(args: argparse.Namespace, store_url: str, name: str, deadline: float | None) -> dict[str, Any]:
     keys = ("data", "target", "task", "drop_missing", "model", "space", "metric", "epochs", "patience", "seed",
-            "val_size", "test_size", "optimizer", "pruner", "trials", "heartbeat", "workers")
+            "val_size", "test_size", "optimizer", "pruner", "trials", "heartbeat", "workers", "drop_columns", "impute",
+            "class_weight")
     return {**{k: getattr(args, k) for k in keys}, "store_url": store_url, "study_name": name, "deadline": deadline}
 
 
@@ -195,6 +203,11 @@ def run(args: argparse.Namespace) -> int:
         verb = f"resuming study [bold]{name}[/] ({done} trials so far)" if done else f"study [bold]{name}[/]"
         err.print(f"{verb}: {args.model} on {ds.source}, {objective.metric} ({objective.direction}) on validation, "
                   f"{args.optimizer} optimizer, {args.pruner} pruner, {args.workers} worker(s)")
+        from modelyard.train.fit import impute_note
+
+        for note in (ds.dropped.sentence() if ds.dropped else None, impute_note(args.model, args.impute)):
+            if note:
+                err.print(f"note: {note}", markup=False, highlight=False)
     deadline = t_start + timeout if timeout else None
     cfg = _worker_args(args, yard.url, name, deadline)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill stops the workers cleanly too
@@ -342,7 +355,7 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     best = store.trial(name, info.best_number)
     result = my.train(
         ds, model=args.model, params=objective.params_for(best.params), epochs=args.epochs, patience=args.patience,
-        seed=args.seed, val_size=args.val_size, test_size=args.test_size, device="cpu",
+        seed=args.seed, val_size=args.val_size, test_size=args.test_size, device="cpu", impute=args.impute,
     )
     version = None if args.no_register else _register(yard, result, args.name or name, name, best, objective)
     sign = -1.0 if info.direction == "maximize" else 1.0

@@ -2,7 +2,7 @@
 
 Notation: ``X: (n, d)`` float32, numeric columns hold their values and categorical
 columns hold the index of their category in ``schema.columns[j].categories`` (``-1``
-for a category never seen). ``y: (n,)`` int64 class indices into ``schema.classes``
+for a category never seen); a missing value is NaN in either kind of column. ``y: (n,)`` int64 class indices into ``schema.classes``
 for classification, float64 values for regression, or ``None`` for unlabeled rows.
 """
 
@@ -19,7 +19,38 @@ from numpy.typing import NDArray
 from ..errors import DataError
 from ..schema import Schema, Task
 
-__all__ = ["Dataset"]
+__all__ = ["MAX_DROP_SHARE", "Dataset", "DropReport"]
+
+MAX_DROP_SHARE = 0.2
+"""``drop_missing=True`` refuses to drop more than this share of the rows that have a target ("force" does)."""
+
+
+@dataclass(frozen=True)
+class DropReport:
+    """Rows a load removed: those without a target, and (``drop_missing``) those with missing values per column."""
+
+    rows: int  # rows in the source
+    no_target: int  # rows without a target value (always dropped: nothing to train on)
+    dropped: int  # rows removed in all
+    by_column: dict[str, int] = field(default_factory=dict)  # rows with a missing value in each column (overlapping)
+    target: str | None = None
+
+    def sentence(self) -> str:
+        """One line for a person: what was dropped and why."""
+        parts = []
+        if self.no_target:
+            parts.append(f"{self.no_target:,} without a value of target {self.target!r}")
+        missing = self.dropped - self.no_target
+        if missing:
+            from .validate import describe_counts
+
+            parts.append(f"{missing:,} with missing values ({describe_counts(self.by_column, 'rows', limit=5)})")
+        return f"dropped {self.dropped:,} of {self.rows:,} rows: {'; '.join(parts)}"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe form."""
+        return {"rows": self.rows, "dropped": self.dropped, "no_target": self.no_target,
+                "by_column": dict(self.by_column), "target": self.target}
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +62,7 @@ class Dataset:
     schema: Schema
     source: str = "<memory>"
     _fingerprint: str | None = field(default=None, repr=False)
+    dropped: DropReport | None = field(default=None, repr=False)  # rows the load removed, and why
 
     def __post_init__(self) -> None:
         if self.X.ndim != 2:

@@ -2,6 +2,8 @@
 
 Used twice: when a dataset is loaded (the schema is inferred) and when a trained model
 predicts on raw new rows (the stored schema is applied, unseen categories become -1).
+A missing value (NaN, None, an empty string) becomes NaN in numeric and categorical
+columns alike; infinite values are refused, every such column named in one message.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from numpy.typing import NDArray
 
 from ..errors import DataError, SchemaMismatchError
 from ..schema import Schema
-from .validate import PREDICT_FIX, TRAIN_FIX, check_finite, missing_mask
+from .validate import nan_mask, refuse_infinite
 
 __all__ = ["as_matrix", "category_key", "frame_to_matrix", "to_frame"]
 
@@ -44,10 +46,9 @@ def to_frame(table: Any, columns: list[str] | None = None):
 def frame_to_matrix(
     frame: Any, schema: Schema, *, drop: NDArray[np.bool_] | None = None, training: bool = True
 ) -> NDArray[np.float32]:
-    """The schema's feature columns of ``frame`` as float32 codes/values; refuses missing columns and NaN.
+    """The schema's feature columns of ``frame`` as float32 codes/values (missing: NaN); refuses absent columns and inf.
 
-    When predicting (``training=False``) a missing categorical value is coded like an unseen
-    category (``-1``); a missing numeric value is refused either way.
+    ``training`` only picks the fix the error about infinite values suggests.
     """
     import pandas as pd
 
@@ -59,17 +60,16 @@ def frame_to_matrix(
         )
     n = len(frame) if drop is None else int((~drop).sum())
     X = np.empty((n, len(schema.columns)), dtype=np.float32)
+    infinite: dict[str, int] = {}
     for j, col in enumerate(schema.columns):
         values = frame[col.name].to_numpy()
         if drop is not None:
             values = values[~drop]
         if col.kind == "categorical":
             obj = values.astype(object) if values.dtype.kind in "fc" else values
-            if training:
-                check_finite(col.name, obj)
-            missing = missing_mask(obj)
+            missing = nan_mask(obj)
             lookup = {c: i for i, c in enumerate(col.categories or ())}
-            X[:, j] = [-1 if m else lookup.get(category_key(v), -1) for v, m in zip(values, missing, strict=True)]
+            X[:, j] = [np.nan if m else lookup.get(category_key(v), -1) for v, m in zip(values, missing, strict=True)]
         else:
             if values.dtype.kind not in "biuf":
                 try:
@@ -79,13 +79,16 @@ def frame_to_matrix(
                         f"column {col.name!r} must be numeric as in training, but holds {values[:1][0]!r}; "
                         "fix the column's values"
                     ) from e
-            check_finite(col.name, values, fix=TRAIN_FIX if training else PREDICT_FIX)
-            with np.errstate(over="ignore"):
+            given_inf = int(np.isinf(values).sum()) if values.dtype.kind == "f" else 0
+            with np.errstate(over="ignore", invalid="ignore"):
                 X[:, j] = values
-            if not np.isfinite(X[:, j]).all():
+            if given_inf:
+                infinite[col.name] = given_inf
+            if int(np.isinf(X[:, j]).sum()) > given_inf:
                 raise DataError(
                     f"column {col.name!r} has values too large for float32 (|x| > 3.4e38); rescale the column"
                 )
+    refuse_infinite(infinite, training=training)
     return X
 
 
@@ -99,9 +102,9 @@ def as_matrix(table: Any, schema: Schema) -> NDArray[np.float32]:
                 f"({', '.join(schema.feature_names[:10])}{', ...' if len(schema.columns) > 10 else ''})"
             )
         X = np.asarray(arr, dtype=np.float32)
-        if not np.isfinite(X).all():
-            j = int(np.where(~np.isfinite(X).all(axis=0))[0][0])
-            check_finite(schema.feature_names[j], X[:, j], fix=PREDICT_FIX)
+        infs = np.isinf(X).sum(axis=0)
+        if infs.any():
+            refuse_infinite(dict(zip(schema.feature_names, infs.tolist(), strict=True)), training=False)
         return X
     return frame_to_matrix(to_frame(table, schema.feature_names), schema, training=False)
 

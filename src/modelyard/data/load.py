@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,9 @@ from numpy.typing import NDArray
 
 from ..errors import DataError
 from ..schema import Column, Schema, Task
-from .dataset import Dataset
+from .dataset import MAX_DROP_SHARE, Dataset, DropReport
 from .encode import category_key, frame_to_matrix
-from .validate import MAX_CATEGORIES, check_finite, missing_mask
+from .validate import MAX_CATEGORIES, describe_counts, infinite_mask, missing_mask, nan_mask, refuse_infinite
 
 __all__ = ["SKLEARN_DATASETS", "from_arrays", "from_frame", "infer_task", "load_dataset", "read_frame"]
 
@@ -32,16 +34,23 @@ def load_dataset(
     target: str | None = None,
     *,
     task: Task | str | None = None,
-    drop_missing: bool = False,
+    drop_missing: bool | str = False,
+    drop_columns: Sequence[str] | str = (),
 ) -> Dataset:
-    """Load a dataset from a path (.csv, .parquet, .npz), ``sklearn:NAME``, a data frame or an ``(X, y)`` pair."""
+    """Load a dataset from a path (.csv, .parquet, .npz), ``sklearn:NAME``, a data frame or an ``(X, y)`` pair.
+
+    Missing feature values load as NaN. Rows without a target value are dropped and counted in
+    ``Dataset.dropped``. ``drop_missing=True`` also drops rows with a missing or infinite feature
+    value, refusing to drop more than ``MAX_DROP_SHARE`` (20%) of the rows unless it is ``"force"``.
+    ``drop_columns`` (names, or one comma-separated string) leaves those feature columns out.
+    """
     if isinstance(source, tuple) and len(source) == 2:
-        return from_arrays(source[0], source[1], task=task, drop_missing=drop_missing)
+        return from_arrays(source[0], source[1], task=task, drop_missing=drop_missing, drop_columns=drop_columns)
     if not isinstance(source, (str, Path)):
-        return from_frame(source, target, task=task, drop_missing=drop_missing)
+        return from_frame(source, target, task=task, drop_missing=drop_missing, drop_columns=drop_columns)
     text = str(source)
     if text.startswith("sklearn:"):
-        return _load_sklearn(text, task)
+        return _load_sklearn(text, task, drop_columns)
     path = Path(text).expanduser()
     if not path.exists():
         raise DataError(f"data file {text!r} does not exist; check the path (or use sklearn:iris for a bundled set)")
@@ -49,9 +58,9 @@ def load_dataset(
         raise DataError(f"{text!r} is a folder, not a data file; pass a .csv, .parquet or .npz file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return _load_npz(path, task, drop_missing)
+        return _load_npz(path, task, drop_missing, drop_columns)
     frame = read_frame(path)
-    return from_frame(frame, target, task=task, drop_missing=drop_missing, source=text)
+    return from_frame(frame, target, task=task, drop_missing=drop_missing, drop_columns=drop_columns, source=text)
 
 
 def read_frame(path: Path):
@@ -76,7 +85,7 @@ def read_frame(path: Path):
     )
 
 
-def _load_sklearn(text: str, task: Task | str | None) -> Dataset:
+def _load_sklearn(text: str, task: Task | str | None, drop_columns: Sequence[str] | str = ()) -> Dataset:
     name = text.split(":", 1)[1]
     if name not in SKLEARN_DATASETS:
         raise DataError(f"unknown bundled dataset {name!r}; choose one of {', '.join(SKLEARN_DATASETS)}")
@@ -91,10 +100,10 @@ def _load_sklearn(text: str, task: Task | str | None) -> Dataset:
     t = _as_task(task) if task is not None else inferred
     if t is Task.CLASSIFICATION and labels is not None and len(labels) == len(np.unique(y_raw)):
         y_raw = np.asarray(labels)[y_raw]
-    return from_arrays(X, y_raw, feature_names=names, task=t, source=text, target="target")
+    return from_arrays(X, y_raw, feature_names=names, task=t, source=text, target="target", drop_columns=drop_columns)
 
 
-def _load_npz(path: Path, task: Task | str | None, drop_missing: bool) -> Dataset:
+def _load_npz(path: Path, task: Task | str | None, drop_missing: bool | str, drop_columns: Sequence[str] | str) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as z:
             if "X" not in z.files:
@@ -113,7 +122,8 @@ def _load_npz(path: Path, task: Task | str | None, drop_missing: bool) -> Datase
         raise DataError(f"cannot read {str(path)!r} as .npz: {e}; check the file") from e
     if y is None:
         raise DataError(f"{str(path)!r} has no array 'y'; save the target as np.savez(..., y=y)")
-    return from_arrays(X, y, feature_names=names, task=task, source=str(path), drop_missing=drop_missing, copy=False)
+    return from_arrays(X, y, feature_names=names, task=task, source=str(path), drop_missing=drop_missing,
+                       drop_columns=drop_columns, copy=False)
 
 
 def _plain(v: Any) -> Any:
@@ -164,39 +174,126 @@ def from_frame(
     target: str | None = None,
     *,
     task: Task | str | None = None,
-    drop_missing: bool = False,
+    drop_missing: bool | str = False,
+    drop_columns: Sequence[str] | str = (),
     source: str = "<frame>",
 ) -> Dataset:
     """Build a Dataset from a pandas (or polars/pyarrow) table, inferring the schema and the task."""
     from .encode import to_frame
 
+    mode = drop_mode(drop_missing)
     frame = to_frame(frame)
     cols = [str(c) for c in frame.columns]
     frame.columns = cols
     target = resolve_target(cols, target, source)
+    gone = check_drop_columns(cols, drop_columns, target, source)
+    if gone:
+        frame = frame.drop(columns=gone)
+        cols = [c for c in cols if c not in gone]
     if len(frame) == 0:
         raise DataError(f"{source!r} has no rows; use a file with data")
 
     y_raw = frame[target].to_numpy()
     features = [c for c in cols if c != target]
-    drop = np.zeros(len(frame), dtype=bool)
-    if drop_missing:
-        for c in cols:
-            drop |= missing_mask(frame[c].to_numpy())
-        if drop.all():
-            raise DataError(f"every row of {source!r} has a missing value, so --drop-missing leaves nothing")
-    else:
-        check_finite(target, y_raw, what="target")
-    y_raw = y_raw[~drop]
+    masks = {c: missing_mask(frame[c].to_numpy()) for c in features} if mode != "no" else {}
+    drop, report = plan_drop(len(frame), masks, y_raw, mode, source, target)
+    keep = slice(None) if drop is None else ~drop
+    y_raw = y_raw[keep]
 
     columns = []
     for c in features:
-        columns.append(_infer_column(c, frame[c].to_numpy()[~drop]))
+        columns.append(_infer_column(c, frame[c].to_numpy()[keep]))
     t = _as_task(task) if task is not None else infer_task(y_raw)
     y, classes = _encode_target(y_raw, t, target)
     schema = Schema(columns=tuple(columns), target=target, task=t, classes=classes)
-    X = frame_to_matrix(frame, schema, drop=drop if drop.any() else None)
-    return Dataset(X, y, schema, source)
+    X = frame_to_matrix(frame, schema, drop=drop)
+    return Dataset(X, y, schema, source, dropped=report)
+
+
+def drop_mode(drop_missing: bool | str | None) -> str:
+    """``"no"``, ``"yes"`` or ``"force"`` from the ``drop_missing`` argument (a bool or ``"force"``)."""
+    if drop_missing is None or drop_missing is False:
+        return "no"
+    if drop_missing is True or (isinstance(drop_missing, str) and drop_missing.lower() in ("yes", "true", "1")):
+        return "yes"
+    if isinstance(drop_missing, str) and drop_missing.lower() == "force":
+        return "force"
+    raise DataError(f"drop_missing must be True, False or 'force', got {drop_missing!r}; e.g. --drop-missing=force")
+
+
+def check_drop_columns(cols: Sequence[str], drop_columns: Sequence[str] | str, target: str | None,
+                       source: str) -> list[str]:
+    """The columns ``drop_columns`` names (a list or ``"A,B"``), refusing unknown ones, the target, or all features."""
+    if isinstance(drop_columns, str):
+        drop_columns = [c.strip() for c in drop_columns.split(",") if c.strip()]
+    names = list(dict.fromkeys(str(c) for c in drop_columns))
+    if not names:
+        return []
+    unknown = [c for c in names if c not in cols]
+    if unknown:
+        raise DataError(
+            f"--drop-columns names {', '.join(map(repr, unknown))}, not a column of {source!r}; its columns are: "
+            f"{', '.join(cols)}"
+        )
+    if target is not None and target in names:
+        raise DataError(f"--drop-columns names the target column {target!r}; list only feature columns to leave out")
+    if len([c for c in cols if c != target and c not in names]) == 0:
+        raise DataError(f"--drop-columns leaves no feature column of {source!r}; keep at least one")
+    return names
+
+
+def plan_drop(
+    n: int, feature_missing: Mapping[str, NDArray[np.bool_]], y: NDArray, mode: str, source: str, target: str | None,
+) -> tuple[NDArray[np.bool_] | None, DropReport | None]:
+    """Rows to drop (``None``: none) and the report: rows without a target, and (``mode`` yes/force) rows with gaps.
+
+    Refuses (DataError) when no row has a target, when every row would go, and, in mode
+    ``"yes"``, when more than ``MAX_DROP_SHARE`` of the rows with a target would go.
+    """
+    no_target = nan_mask(y)
+    inf_target = infinite_mask(y)
+    if inf_target.any():
+        if mode == "no":
+            raise DataError(
+                f"target column {target!r} has {int(inf_target.sum())} inf value(s); replace them, or pass "
+                "--drop-missing to drop those rows"
+            )
+        no_target = no_target | inf_target
+    n_no_target = int(no_target.sum())
+    if n_no_target == n:
+        raise DataError(f"no row of {source!r} has a value in target column {target!r}; choose another --target")
+    drop = no_target.copy()
+    by_column: dict[str, int] = {}
+    if mode != "no":
+        labeled = ~no_target
+        gaps = np.zeros(n, dtype=bool)
+        for name, mask in feature_missing.items():
+            m = mask & labeled
+            count = int(m.sum())
+            if count:
+                by_column[name] = count
+                gaps |= m
+        n_gaps, base = int(gaps.sum()), int(labeled.sum())
+        worst = [c for c, _ in sorted(by_column.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
+        if n_gaps == base:
+            raise DataError(
+                f"every row of {source!r} has a missing value, so --drop-missing leaves nothing (mostly "
+                f"{describe_counts({c: by_column[c] for c in worst}, 'rows')}); impute instead (--impute median) or "
+                f"leave those columns out (--drop-columns {shlex.quote(','.join(worst))})"
+            )
+        if mode == "yes" and n_gaps > MAX_DROP_SHARE * base:
+            raise DataError(
+                f"--drop-missing would drop {n_gaps:,} of {base:,} rows ({n_gaps / base:.0%}, more than the "
+                f"{MAX_DROP_SHARE:.0%} it drops unasked), mostly for missing values in "
+                f"{describe_counts({c: by_column[c] for c in worst}, 'rows')}; impute instead (--impute median, or a "
+                f"family that takes missing values natively), leave those columns out (--drop-columns "
+                f"{shlex.quote(','.join(worst))}), or pass --drop-missing=force (drop_missing='force')"
+            )
+        drop |= gaps
+    if not drop.any():
+        return None, None
+    return drop, DropReport(rows=n, no_target=n_no_target, dropped=int(drop.sum()), by_column=by_column,
+                            target=target)
 
 
 def resolve_target(cols: list[str], target: str | None, source: str) -> str:
@@ -242,10 +339,15 @@ def from_arrays(
     task: Task | str | None = None,
     source: str = "<arrays>",
     target: str = "y",
-    drop_missing: bool = False,
+    drop_missing: bool | str = False,
+    drop_columns: Sequence[str] | str = (),
     copy: bool = True,
 ) -> Dataset:
-    """Build a Dataset from a numeric feature matrix and a target vector (``copy=False`` may share float32 X)."""
+    """Build a Dataset from a numeric feature matrix and a target vector (``copy=False`` may share float32 X).
+
+    NaN features stay NaN; rows whose target is missing are dropped and counted in ``Dataset.dropped``.
+    """
+    mode = drop_mode(drop_missing)
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2:
@@ -259,17 +361,29 @@ def from_arrays(
     names = [str(n) for n in feature_names] if feature_names is not None else [f"x{i}" for i in range(X.shape[1])]
     if len(names) != X.shape[1]:
         raise DataError(f"{len(names)} feature names given for {X.shape[1]} columns; pass one name per column")
+    gone = check_drop_columns([*names, target], drop_columns, target, source)
+    if gone:
+        kept = [j for j, n in enumerate(names) if n not in gone]
+        X, names = X[:, kept], [names[j] for j in kept]
+        copy = False  # the fancy index already copied
     with np.errstate(over="ignore"):
         Xf = X.astype(np.float32, copy=copy)
-    if drop_missing:
-        keep = np.isfinite(Xf).all(axis=1) & ~missing_mask(y)
-        if not keep.any():
-            raise DataError(f"every row of {source!r} has a missing value, so --drop-missing leaves nothing")
-        Xf, y = Xf[keep], y[keep]
-    for j, n in enumerate(names):
-        check_finite(n, Xf[:, j])
-    check_finite(target, y, what="target")
+    masks = {n: ~np.isfinite(Xf[:, j]) for j, n in enumerate(names)} if mode != "no" else {}
+    drop, report = plan_drop(len(Xf), masks, y, mode, source, target)
+    if drop is not None:
+        Xf, y = Xf[~drop], y[~drop]
+    if mode == "no":
+        infs = np.isinf(Xf).sum(axis=0)
+        if infs.any():
+            rows = X if drop is None else X[~drop]
+            given = np.isinf(rows).sum(axis=0) if X.dtype.kind == "f" else np.zeros_like(infs)
+            if (infs > given).any():  # finite in X, infinite in float32
+                j = int(np.flatnonzero(infs > given)[0])
+                raise DataError(
+                    f"column {names[j]!r} has values too large for float32 (|x| > 3.4e38); rescale the column"
+                )
+            refuse_infinite({n: int(c) for n, c in zip(names, infs, strict=True)})
     t = _as_task(task) if task is not None else infer_task(y)
     y_enc, classes = _encode_target(y, t, target)
     columns = tuple(Column(n, "numeric", str(X.dtype)) for n in names)
-    return Dataset(np.ascontiguousarray(Xf), y_enc, Schema(columns, target, t, classes), source)
+    return Dataset(np.ascontiguousarray(Xf), y_enc, Schema(columns, target, t, classes), source, dropped=report)

@@ -30,6 +30,20 @@ class Model(Protocol):
 
     ``y`` holds class indices ``0..n_classes-1`` for classification and floats for regression.
     Constructors take ``task`` and ``n_classes`` (keywords) and the hyperparameters.
+
+    Optional declarations a family class may make (read with ``getattr``; not protocol members):
+
+    - ``handles_missing: ClassVar[bool] = True``: ``fit`` and ``predict`` take NaN in ``X``
+      (a missing numeric value, or a missing category in a categorical column; code ``-1`` is a
+      category never seen in training). Default False: ``train`` refuses NaN for the family
+      unless ``impute`` is given, and ``Predictor`` imputes before the model sees the rows.
+    - ``sample_weight``: a family that supports weights accepts ``fit(..., sample_weight=w)``
+      with ``w: (n,)`` float32 >= 0 (``None``: every row weighs 1) and minimizes the weighted
+      mean loss. It may also accept ``eval_sample_weight`` (weights of the ``eval_set`` rows) so
+      its validation loss, and early stopping on it, use the same weighting. ``train`` passes
+      these when the ``class_weight`` hyperparameter is set (see ``models/weights.py``); a
+      classification family supports class weights by declaring ``weights.CLASS_WEIGHT`` among
+      its params and accepting ``sample_weight``.
     """
 
     def fit(
@@ -37,6 +51,7 @@ class Model(Protocol):
         X: NDArray,
         y: NDArray,
         *,
+        sample_weight: NDArray | None = None,
         eval_set: EvalSet | None = None,
         config: FitConfig = ...,
         callbacks: Sequence[Callback] = (),

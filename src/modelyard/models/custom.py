@@ -17,6 +17,7 @@ from ..schema import Task
 from .base import EvalSet, Param, ParamSpec, check_task
 from .loop import LOOP_PARAMS
 from .torch_base import TorchModel
+from .weights import CLASS_WEIGHT
 
 __all__ = ["is_custom_path", "load_custom"]
 
@@ -294,6 +295,7 @@ def _torch_family(path: str, factory: Any) -> type:
             f"{inspect.signature(factory)} does not take (n_features, n_outputs, **params); give it that signature"
         ) from None
     extra = [p for p in _signature_params(factory, skip=2) if p.name not in {q.name for q in LOOP_PARAMS}]
+    weight = [] if any(p.name == CLASS_WEIGHT.name for p in extra) else [CLASS_WEIGHT]  # through the shared loop
 
     def build(self: TorchModel, n_in: int, n_out: int) -> Any:
         import torch
@@ -316,5 +318,5 @@ def _torch_family(path: str, factory: Any) -> type:
 
     return type(
         "TorchFactoryModel", (TorchModel,),
-        {"family": path, "params": _FreeParamSpec((*LOOP_PARAMS, *extra)), "build": build},
+        {"family": path, "params": _FreeParamSpec((*LOOP_PARAMS, *extra, *weight)), "build": build},
     )

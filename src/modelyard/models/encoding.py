@@ -2,7 +2,7 @@
 
 Input ``X: (n, d)`` holds category codes in the schema's categorical columns (``-1`` for
 unseen categories). ``onehot`` expands each categorical column into one column per category
-(unseen -> all zeros); ``ordinal`` passes codes through. The encoder is derived from the
+(unseen -1 and missing NaN -> all zeros); ``ordinal`` passes codes (and NaN) through. The encoder is derived from the
 schema alone, so it needs no state of its own.
 """
 
@@ -44,9 +44,10 @@ class Encoder:
             if j > start:
                 blocks.append(X[:, start:j])
             k = len(self.schema.columns[j].categories or ())
-            codes = X[:, j].astype(np.int64)
+            col = X[:, j]
+            ok = col >= 0  # False for -1 (unseen) and NaN (missing)
+            codes = np.where(ok, col, 0).astype(np.int64)
             onehot = np.zeros((len(X), k), dtype=np.float32)
-            ok = codes >= 0
             onehot[np.flatnonzero(ok), codes[ok]] = 1.0
             blocks.append(onehot)
             start = j + 1

@@ -17,6 +17,7 @@ from ..errors import ModelError
 from ..records.training import EpochLog, FitConfig
 from ..schema import Task
 from .base import EvalSet, Param, ParamSpec
+from .weights import CLASS_WEIGHT
 
 __all__ = ["RandomForest", "forest_union"]
 
@@ -40,6 +41,7 @@ class RandomForest:
     family: ClassVar[str] = "random_forest"
     tasks: ClassVar[tuple[Task, ...]] = (Task.CLASSIFICATION, Task.REGRESSION)
     encoding: ClassVar[str] = "ordinal"
+    handles_missing: ClassVar[bool] = True  # scikit-learn's trees learn where missing values go at each split
     params: ClassVar[ParamSpec] = ParamSpec(
         (
             Param("n_estimators", int, 100, low=1, high=100_000, help="number of trees"),
@@ -53,6 +55,7 @@ class RandomForest:
             Param("bootstrap", bool, True, help="sample rows with replacement per tree"),
             Param("criterion", str, "auto", choices=("auto", "gini", "entropy", "log_loss", "squared_error", "absolute_error", "friedman_mse", "poisson"), help="split quality"),
             Param("n_jobs", int, -1, low=-1, high=1024, help="threads (-1: all cores)"),
+            CLASS_WEIGHT,
         )
     )
 
@@ -95,14 +98,18 @@ class RandomForest:
         X: NDArray,
         y: NDArray,
         *,
+        sample_weight: NDArray | None = None,
         eval_set: EvalSet | None = None,
         config: FitConfig = DEFAULT_CONFIG,
         callbacks: Sequence[Any] = (),
     ) -> Self:
-        """Grow the forest on all rows (epochs, patience and callbacks do not apply to trees)."""
+        """Grow the forest on all rows, NaN included (epochs, patience and callbacks do not apply to trees)."""
         if self.task is Task.CLASSIFICATION and self.n_classes < 2:
             self.n_classes = int(np.max(y)) + 1
-        self.forest_ = self._sklearn(config.seed).fit(X, y)
+        w = None if sample_weight is None else np.asarray(sample_weight)
+        if w is not None and w.size and np.all(w == w.flat[0]):
+            sample_weight = None  # equal weights are no weights (scikit-learn draws its bootstrap differently with them)
+        self.forest_ = self._sklearn(config.seed).fit(X, y, sample_weight=sample_weight)
         if self.task is Task.CLASSIFICATION and len(self.forest_.classes_) != self.n_classes:
             # a class absent from the training rows: rebuild through the state so every tree knows all classes
             self.forest_ = self._rebuild(self.state())

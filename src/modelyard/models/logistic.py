@@ -8,6 +8,7 @@ from ..schema import Task
 from .base import ParamSpec
 from .loop import LOOP_PARAMS
 from .torch_base import TorchModel
+from .weights import CLASS_WEIGHT
 
 __all__ = ["LogisticRegression"]
 
@@ -17,7 +18,7 @@ class LogisticRegression(TorchModel):
 
     family = "logistic_regression"
     tasks = (Task.CLASSIFICATION,)
-    params = ParamSpec(LOOP_PARAMS)
+    params = ParamSpec((*LOOP_PARAMS, CLASS_WEIGHT))
 
     def build(self, n_in: int, n_out: int) -> Any:
         """One linear layer producing logits."""

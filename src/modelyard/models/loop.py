@@ -3,7 +3,10 @@
 It owns: the optimizer (SGD or Adam, weight decay = L2), the learning-rate schedule
 (constant, inverse time ``eta_t = eta0 / (1 + eta0 * mu * t)``, cosine, step), seeded
 shuffling, per-epoch validation, early stopping that restores the best weights, the
-wall-clock budget, and callbacks. Shapes: ``X: (n, d)`` float32, ``y: (n,)``.
+wall-clock budget, and callbacks. Shapes: ``X: (n, d)`` float32, ``y: (n,)``; optional
+row weights ``w: (n,)`` (mean 1, see ``models/weights.py``) make each step's loss
+``mean(w_i * loss_i)`` and the validation loss the same weighted mean over its rows
+(``loss_fn(out, target, weight)``), so early stopping watches the weighted objective.
 """
 
 from __future__ import annotations
@@ -166,6 +169,8 @@ def train_module(
     metric: Callable[[Any, Any], float] | None = None,
     hook: StepHook | None = None,
     start_epoch: int = 1,
+    weights: NDArray | None = None,
+    eval_weights: NDArray | None = None,
 ) -> LoopResult:
     """Train ``module`` in place with minibatches; return its history. Deterministic for a given seed on CPU."""
     import torch
@@ -174,6 +179,7 @@ def train_module(
     device = next(module.parameters()).device
     Xt = torch.as_tensor(X, device=device)
     yt = torch.as_tensor(y, device=device)
+    wt = None if weights is None else torch.as_tensor(weights, device=device)
     n = hook.total_rows(len(Xt))
     if n == 0:
         raise TrainingError("there are no training rows; use more data or a smaller validation/test split")
@@ -196,6 +202,10 @@ def train_module(
     if eval_set is not None and hook.total_rows(len(eval_set[0])):
         Xv = torch.as_tensor(eval_set[0], device=device)
         yv = torch.as_tensor(eval_set[1], device=device)
+    eval_loss = loss_fn
+    if Xv is not None and eval_weights is not None:
+        wv = torch.as_tensor(eval_weights, device=device)
+        eval_loss = lambda out, target: loss_fn(out, target, wv)
     keep_best = config.patience is not None or config.max_time is not None or Xv is not None
 
     st = LoopState(module, opt, sched, gen, epoch=start_epoch - 1)
@@ -212,7 +222,7 @@ def train_module(
         out_of_time = False
         for idx, size in hook.batches(perm, bs):
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss = loss_fn(model(Xt[idx]), yt[idx]) if wt is None else loss_fn(model(Xt[idx]), yt[idx], wt[idx])
             if backward is None:
                 loss.backward()
             else:
@@ -239,7 +249,7 @@ def train_module(
             )
         val_loss = val_metric = None
         if Xv is not None:
-            val_loss, val_metric = hook.evaluate(module, loss_fn, metric, Xv, yv)
+            val_loss, val_metric = hook.evaluate(module, eval_loss, metric, Xv, yv)
         lr = float(opt.param_groups[0]["lr"])
         log = EpochLog(epoch, train_loss, val_loss, val_metric, time.perf_counter() - te, {"lr": lr, "steps": float(step)})
         history.append(log)

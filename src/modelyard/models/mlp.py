@@ -7,6 +7,7 @@ from typing import Any
 from .base import Param, ParamSpec
 from .loop import LOOP_PARAMS
 from .torch_base import TorchModel
+from .weights import CLASS_WEIGHT
 
 __all__ = ["MLP"]
 
@@ -23,6 +24,7 @@ class MLP(TorchModel):
             Param("hidden_sizes", "ints", (64,), low=1, high=65536, help="units per hidden layer, e.g. 128,64"),
             Param("activation", str, "relu", choices=ACTIVATIONS, help="hidden-layer nonlinearity"),
             Param("dropout", float, 0.0, low=0.0, high=0.95, help="dropout probability after each hidden layer"),
+            CLASS_WEIGHT,
         )
     )
 

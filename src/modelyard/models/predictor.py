@@ -1,4 +1,10 @@
-"""A fitted model with its schema and encoding: predicts on raw new rows and returns original labels."""
+"""A fitted model with its schema, imputation and encoding: predicts on raw new rows and returns original labels.
+
+Raw rows -> schema codes (``data.encode``, NaN where missing) -> imputation (when the model
+was trained with ``impute``) -> encoding (one-hot or ordinal) -> the model. A model without
+imputation whose family does not declare ``handles_missing`` refuses NaN in numeric columns
+(one message naming every such column) and sees a missing category as an unseen one (-1).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..data.encode import as_matrix
-from ..errors import ModelError
+from ..data.impute import Imputer, missing_counts
+from ..data.validate import describe_counts
+from ..errors import DataError, ModelError
 from ..schema import Schema, Task
 from .encoding import Encoder
 
@@ -18,11 +26,13 @@ __all__ = ["ARTIFACT_FORMAT", "Predictor", "is_statistic"]
 ARTIFACT_FORMAT = 1
 STATISTIC_PREFIX = "scaling."
 """State arrays under this prefix hold preprocessing statistics fitted from the data, not learned weights."""
+IMPUTE_PREFIX = "impute."
+"""State arrays under this prefix hold the imputation's fill values (statistics too)."""
 
 
 def is_statistic(name: str) -> bool:
-    """Whether the state array ``name`` holds preprocessing statistics (input/output scaling), not weights."""
-    return name.startswith(STATISTIC_PREFIX)
+    """Whether the state array ``name`` holds preprocessing statistics (scaling, imputation), not weights."""
+    return name.startswith((STATISTIC_PREFIX, IMPUTE_PREFIX))
 
 
 def _jsonable(v: Any) -> Any:
@@ -36,11 +46,38 @@ def _jsonable(v: Any) -> Any:
 class Predictor:
     """What ``train`` returns as ``result.model``: schema-aware predict/predict_proba and state for the registry."""
 
-    def __init__(self, family: str, model: Any, schema: Schema):
+    def __init__(self, family: str, model: Any, schema: Schema, imputer: Imputer | None = None):
         self.family = family
         self.model = model
         self.schema = schema
+        self.imputer = imputer
         self.encoder = Encoder(schema, getattr(model, "encoding", "onehot"))
+
+    @property
+    def handles_missing(self) -> bool:
+        """Whether the model takes NaN itself (its family declares ``handles_missing``)."""
+        return bool(getattr(self.model, "handles_missing", False))
+
+    def features(self, X: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Schema-coded rows (NaN where missing) as the model's input: imputed, then encoded."""
+        if self.imputer is not None:
+            X = self.imputer.transform(X)
+        elif not self.handles_missing and X.dtype.kind == "f" and np.isnan(X).any():
+            cat = self.schema.categorical
+            numeric = np.ones(X.shape[1], dtype=bool)
+            numeric[cat] = False
+            counts = missing_counts(X[:, numeric], [n for n, k in zip(self.schema.feature_names, numeric) if k])
+            if counts:
+                raise DataError(
+                    f"{len(counts)} column(s) have missing values: {describe_counts(counts, 'missing')}; this "
+                    f"{self.family} model was trained without imputation, so fill them before predicting (or "
+                    "retrain it with --impute median)"
+                )
+            X = X.copy()
+            block = X[:, cat]
+            block[np.isnan(block)] = -1.0  # a missing category reads as an unseen one
+            X[:, cat] = block
+        return self.encoder.transform(X)
 
     @property
     def task(self) -> Task:
@@ -53,15 +90,15 @@ class Predictor:
 
     def encode(self, table: Any) -> NDArray[np.float32]:
         """Raw rows (DataFrame, dict, array) as the model's input matrix."""
-        return self.encoder.transform(as_matrix(table, self.schema))
+        return self.features(as_matrix(table, self.schema))
 
     def predict_codes(self, X: NDArray[np.float32]) -> NDArray:
         """Predictions on schema-coded features: class indices or values."""
-        return np.asarray(self.model.predict(self.encoder.transform(X)))
+        return np.asarray(self.model.predict(self.features(X)))
 
     def proba_codes(self, X: NDArray[np.float32]) -> NDArray:
         """Class probabilities on schema-coded features."""
-        return np.asarray(self.model.predict_proba(self.encoder.transform(X)), dtype=np.float64)
+        return np.asarray(self.model.predict_proba(self.features(X)), dtype=np.float64)
 
     def predict(self, table: Any) -> NDArray:
         """Predictions on raw rows: original class labels, or values."""
@@ -85,11 +122,17 @@ class Predictor:
 
     def config(self) -> dict[str, Any]:
         """JSON-safe description needed to rebuild the model with ``from_parts``."""
-        return {"format": ARTIFACT_FORMAT, "family": self.family, "params": self.get_params(), "schema": self.schema.to_dict()}
+        out = {"format": ARTIFACT_FORMAT, "family": self.family, "params": self.get_params(), "schema": self.schema.to_dict()}
+        if self.imputer is not None:
+            out["impute"] = self.imputer.strategy
+        return out
 
     def state(self) -> dict[str, NDArray]:
-        """The model's learned arrays."""
-        return self.model.state()
+        """The model's learned arrays (and ``impute.fill`` when it imputes)."""
+        state = self.model.state()
+        if self.imputer is not None:
+            state = {**state, **self.imputer.state()}
+        return state
 
     def n_parameters(self) -> int:
         """Number of learned numbers in the state (preprocessing statistics such as input scaling not counted)."""
@@ -105,5 +148,7 @@ class Predictor:
                 "upgrade modelyard to load it")
         schema = Schema.from_dict(config["schema"])
         fam = get_family(config["family"])
-        model = fam.from_state(config["params"], state, task=schema.task, n_classes=schema.n_classes)
-        return cls(config["family"], model, schema)
+        imputer = Imputer.from_state(config["impute"], state) if config.get("impute") else None
+        own = {k: v for k, v in state.items() if not k.startswith(IMPUTE_PREFIX)} if imputer is not None else state
+        model = fam.from_state(config["params"], own, task=schema.task, n_classes=schema.n_classes)
+        return cls(config["family"], model, schema, imputer)

@@ -37,6 +37,18 @@ def column_mean_std(X: NDArray, chunk: int = 16384) -> tuple[NDArray[np.float64]
     return mean, np.sqrt(np.maximum(var, 0.0))
 
 
+def _unit_mean(weight: NDArray | None, n: int) -> NDArray[np.float32] | None:
+    """Row weights scaled to mean 1 (``None`` stays ``None``); ModelError for a wrong length or bad values."""
+    if weight is None:
+        return None
+    w = np.asarray(weight, dtype=np.float64).reshape(-1)
+    if len(w) != n:
+        raise ModelError(f"sample_weight has {len(w)} values for {n} rows; pass one weight per row")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ModelError("sample_weight must be finite and >= 0 with a positive sum; fix the weights")
+    return (w / w.mean()).astype(np.float32)
+
+
 class TorchModel:
     """Base of torch families: subclasses declare ``family``, ``tasks``, ``params`` and implement ``build``.
 
@@ -81,12 +93,18 @@ class TorchModel:
         X: NDArray,
         y: NDArray,
         *,
+        sample_weight: NDArray | None = None,
         eval_set: EvalSet | None = None,
         config: FitConfig = DEFAULT_CONFIG,
         callbacks: Sequence[Any] = (),
         hook: StepHook | None = None,
+        eval_sample_weight: NDArray | None = None,
     ) -> Self:
-        """Train with the shared minibatch loop (warm-starting when weights exist)."""
+        """Train with the shared minibatch loop (warm-starting when weights exist).
+
+        ``sample_weight``/``eval_sample_weight``: row weights of the training/validation rows; each is
+        scaled to mean 1, so the losses are weighted means over their rows.
+        """
         import torch
 
         if self.task is Task.CLASSIFICATION and self.n_classes < 2:
@@ -107,6 +125,8 @@ class TorchModel:
                 result: LoopResult = train_module(
                     self.module_, self._loss, Xs, ys, eval_set=ev, hp=self.hparams, config=config,
                     callbacks=callbacks, metric=self._metric, hook=hook,
+                    weights=_unit_mean(sample_weight, len(Xs)),
+                    eval_weights=_unit_mean(eval_sample_weight, len(ev[0])) if ev is not None else None,
                 )
         finally:
             torch.set_num_threads(old_threads)
@@ -215,14 +235,18 @@ class TorchModel:
             outs = [self.module_(torch.from_numpy(Xs[i : i + chunk])).numpy() for i in range(0, len(Xs), chunk)]
         return np.concatenate(outs) if outs else np.zeros((0, self.n_out), dtype=np.float32)
 
-    def _loss(self, out: Any, target: Any) -> Any:
+    def _loss(self, out: Any, target: Any, weight: Any = None) -> Any:
+        """Mean loss over the rows, or ``mean(weight * loss)`` (a weighted mean: weights have mean 1)."""
         import torch.nn.functional as F
 
+        reduction = "mean" if weight is None else "none"
         if self.task is Task.REGRESSION:
-            return F.mse_loss(out[:, 0], target)
-        if self.n_out == 1:
-            return F.binary_cross_entropy_with_logits(out[:, 0], target)
-        return F.cross_entropy(out, target)
+            loss = F.mse_loss(out[:, 0], target, reduction=reduction)
+        elif self.n_out == 1:
+            loss = F.binary_cross_entropy_with_logits(out[:, 0], target, reduction=reduction)
+        else:
+            loss = F.cross_entropy(out, target, reduction=reduction)
+        return loss if weight is None else (loss * weight).mean()
 
     def _metric(self, out: Any, target: Any) -> float:
         """Validation metric: accuracy for classification, R² for regression."""

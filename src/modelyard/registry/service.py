@@ -381,8 +381,9 @@ def conform(dataset: Dataset, schema: Schema) -> Dataset:
         if col.kind == "categorical":
             index = {c: i for i, c in enumerate(col.categories or ())}
             lut = np.array([index.get(c, -1) for c in have.categories or ()] + [-1], dtype=np.float32)
-            codes = dataset.X[:, k].astype(np.int64)
-            X[:, j] = lut[np.where(codes < 0, len(lut) - 1, codes)]
+            gaps = np.isnan(dataset.X[:, k])  # a missing category stays missing (NaN)
+            codes = np.where(gaps, -1, dataset.X[:, k]).astype(np.int64)
+            X[:, j] = np.where(gaps, np.nan, lut[np.where(codes < 0, len(lut) - 1, codes)])
         else:
             X[:, j] = dataset.X[:, k]
     y = dataset.y

@@ -19,7 +19,10 @@ easy signal; the same seed gives bit-identical predictions; ``state()`` holds on
 numeric arrays and round-trips through safetensors bytes (and the params through JSON) to
 identical predictions; an unfitted model refuses ``state()``; unknown, ill-typed and
 out-of-range hyperparameters are refused with a ParamError naming the valid ones; an
-unsupported task is refused with a ModelError.
+unsupported task is refused with a ModelError. A family that declares ``handles_missing``
+fits and predicts on rows with NaN (and round-trips through its state on them); a family
+whose ``fit`` takes ``sample_weight`` gives the same model with all-ones weights as without,
+and weighting a class up never predicts it less often.
 """
 
 from __future__ import annotations
@@ -188,6 +191,47 @@ def check_state_round_trip(cls: type, case: Case, params: Mapping[str, Any], con
         assert np.array_equal(restate[k], state[k]), f"the rebuilt model's state[{k!r}] differs"
 
 
+def check_missing_values(cls: type, case: Case, params: Mapping[str, Any], config: FitConfig) -> None:
+    """A family declaring ``handles_missing`` fits and predicts on NaN; its rebuilt state predicts the same."""
+    if not getattr(cls, "handles_missing", False):
+        return
+    X, y = make_data(case)
+    X = X.copy()
+    X[np.random.default_rng(1).random(X.shape) < 0.15] = np.nan
+    model = _new(cls, case, params).fit(X, y, config=config)
+    pred = np.asarray(model.predict(X))
+    assert pred.shape == (len(X),), f"predict on rows with NaN returned shape {pred.shape}"
+    if case.task is Task.REGRESSION:
+        assert np.isfinite(pred).all(), "predictions on rows with NaN must be finite"
+    again = type(model).from_state(json.loads(json.dumps(_jsonable(model.get_params()))), model.state(),
+                                   task=case.task, n_classes=case.n_classes)
+    assert np.array_equal(pred, np.asarray(again.predict(X))), "the rebuilt model predicts differently on NaN rows"
+
+
+def _takes_weights(cls: type) -> bool:
+    import inspect
+
+    return "sample_weight" in inspect.signature(cls.fit).parameters
+
+
+def check_sample_weight(cls: type, case: Case, params: Mapping[str, Any], config: FitConfig) -> None:
+    """All-ones weights give the model no weights give; weighting class 1 up never predicts it less often."""
+    if not _takes_weights(cls):
+        return
+    X, y = make_data(case)
+    plain = np.asarray(_new(cls, case, params).fit(X, y, config=config).predict(X))
+    ones = np.asarray(_new(cls, case, params).fit(X, y, sample_weight=np.ones(len(y)), config=config).predict(X))
+    if case.task is Task.REGRESSION:
+        np.testing.assert_allclose(ones, plain, rtol=1e-3, atol=1e-3, err_msg="all-ones sample_weight changed the model")
+        return
+    assert float((ones == plain).mean()) >= 0.98, "all-ones sample_weight changed the predictions"
+    w = np.where(y == 1, 20.0, 1.0)
+    up = np.asarray(_new(cls, case, params).fit(X, y, sample_weight=w, config=config).predict(X))
+    assert int((up == 1).sum()) >= int((plain == 1).sum()), (
+        f"weighting class 1 by 20 predicted it on {(up == 1).sum()} rows, fewer than the {(plain == 1).sum()} unweighted"
+    )
+
+
 def check_unfitted_state(cls: type, case: Case, params: Mapping[str, Any], config: FitConfig) -> None:
     """An unfitted model refuses state() with a ModelError instead of returning nothing."""
     model = _new(cls, case, params)
@@ -273,6 +317,8 @@ CHECKS: dict[str, Callable[..., None]] = {
     "determinism": check_determinism,
     "state_round_trip": check_state_round_trip,
     "unfitted_state": check_unfitted_state,
+    "missing_values": check_missing_values,
+    "sample_weight": check_sample_weight,
 }
 _ONCE: dict[str, Callable[..., None]] = {
     "bad_params": check_bad_params,

@@ -32,6 +32,7 @@ from .aggregate import Shard, TreeUnion, fold, tree_counts
 from .checkpoint import Checkpointer
 from .data_parallel import DataParallel
 from .distributed import AGGREGATES, DEFAULT_TIMEOUT, RankContext, rank_session, under_launcher
+from .fit import refuse_missing
 from .metrics import predict_outputs, score
 from .result import TrainResult
 from .shards import PARTS, RankData, from_dataset, load_rank_data
@@ -64,6 +65,8 @@ def check_options(
         raise ParamError(f"sync_every must be an int >= 1 (steps), got {sync_every!r}; e.g. --sync-every 8")
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
         raise ParamError(f"checkpoint_every must be an int >= 1 (epochs), got {checkpoint_every!r}")
+    if dict(params or {}).get("class_weight") is not None:
+        raise ParamError("class_weight cannot be combined with nodes > 1 or checkpointing yet; train on one process")
     cls = get_family(family)
     if (checkpoint_every or resume) and not issubclass(cls, TorchModel):
         raise ParamError(
@@ -102,6 +105,10 @@ def fit_on_rank(
     comm = ctx.comm
     cls = get_family(family)
     is_torch = issubclass(cls, TorchModel)
+    if not getattr(cls, "handles_missing", False):  # every rank learns of gaps on any rank: all refuse alike
+        local = sum(np.isnan(np.asarray(x, dtype=np.float32)).sum(axis=0) for x, _ in parts.values())
+        total = np.sum(comm.gather(np.asarray(local, dtype=np.int64).reshape(-1)), axis=0)
+        refuse_missing(family, {schema.feature_names[j]: int(total[j]) for j in np.flatnonzero(total)})
     p = dict(params)
     if issubclass(cls, RandomForest):
         p["n_jobs"] = ctx.threads

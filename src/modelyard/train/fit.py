@@ -9,18 +9,21 @@ from importlib import metadata
 from typing import Any
 
 from ..data.dataset import Dataset
+from ..data.impute import Imputer, check_strategy, missing_counts
 from ..data.split import split, split_rows
+from ..data.validate import describe_counts
 from ..errors import DataError, ParamError
-from ..models import get_family
+from ..models import FAMILIES, get_family
 from ..models.forest import RandomForest
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
+from ..models.weights import check_class_weight, class_weights, sample_weights
 from ..records.training import EpochLog, FitConfig
 from .metrics import predict_outputs, score
 from .result import TrainResult
 
-__all__ = ["check_training", "fit_predictor", "library_versions", "train"]
+__all__ = ["check_missing", "check_training", "fit_predictor", "impute_note", "library_versions", "train"]
 
 
 def library_versions() -> dict[str, str]:
@@ -42,22 +45,88 @@ def fit_predictor(
     config: FitConfig,
     callbacks: Sequence[Any] = (),
     init: Predictor | None = None,
+    impute: str | None = None,
     **fit_kwargs: Any,
 ) -> Predictor:
-    """Fit one model of ``family`` on ``train_ds`` (validating on ``val_ds``); ``init`` warm-starts from its weights."""
+    """Fit one model of ``family`` on ``train_ds`` (validating on ``val_ds``); ``init`` warm-starts from its weights.
+
+    ``impute`` (``median``/``most_frequent``) fits the imputation on the training rows, unless the
+    family takes NaN natively; a ``class_weight`` hyperparameter becomes ``sample_weight``.
+    """
     schema = train_ds.schema
     cls = get_family(family)
     if init is not None:
-        model = init.model
+        model, imputer = init.model, init.imputer
     else:
         model = cls(task=schema.task, n_classes=schema.n_classes, **dict(params or {}))
-    predictor = Predictor(family, model, schema)
-    X = predictor.encoder.transform(train_ds.X)
+        imputer = None
+        if impute is not None and not getattr(cls, "handles_missing", False):
+            imputer = Imputer(impute).fit(train_ds.X, schema)
+    predictor = Predictor(family, model, schema, imputer)
+    X = predictor.features(train_ds.X)
     eval_set = None
     if val_ds is not None and len(val_ds):
-        eval_set = (predictor.encoder.transform(val_ds.X), val_ds.y)
+        eval_set = (predictor.features(val_ds.X), val_ds.y)
+    fit_kwargs.update(weight_kwargs(model, train_ds, val_ds if eval_set is not None else None))
     model.fit(X, train_ds.y, eval_set=eval_set, config=config, callbacks=callbacks, **fit_kwargs)
     return predictor
+
+
+def weight_kwargs(model: Any, train_ds: Dataset, val_ds: Dataset | None) -> dict[str, Any]:
+    """``sample_weight`` (and ``eval_sample_weight`` where ``fit`` takes it) from the ``class_weight`` hyperparameter."""
+    import inspect
+
+    spec = model.get_params().get("class_weight")
+    classes = train_ds.schema.classes
+    if spec is None or classes is None or train_ds.y is None:
+        return {}
+    per_class = class_weights(spec, train_ds.y, classes)
+    out: dict[str, Any] = {"sample_weight": sample_weights(spec, train_ds.y, classes, per_class)}
+    if val_ds is not None and val_ds.y is not None and "eval_sample_weight" in inspect.signature(model.fit).parameters:
+        out["eval_sample_weight"] = sample_weights(spec, val_ds.y, classes, per_class)
+    return out
+
+
+def native_families() -> list[str]:
+    """Built-in families that take missing values natively (``handles_missing``)."""
+    return [name for name, cls in FAMILIES.items() if getattr(cls, "handles_missing", False)]
+
+
+def check_missing(dataset: Dataset, family: str, *, impute: str | None = None, init: Predictor | None = None) -> None:
+    """Refuse NaN features for a family that cannot take them, naming every such column in one message."""
+    cls = get_family(family)
+    if impute is not None or getattr(cls, "handles_missing", False) or (init is not None and init.imputer is not None):
+        return
+    refuse_missing(family, missing_counts(dataset.X, dataset.feature_names))
+
+
+def refuse_missing(family: str, counts: Mapping[str, int]) -> None:
+    """The one DataError for NaN a family cannot take, naming every column with its count (nothing if none)."""
+    if counts:
+        raise DataError(
+            f"{family} cannot train on missing values, found in {len(counts)} column(s): "
+            f"{describe_counts(counts, 'missing')}; impute them (--impute median, impute='median'), drop those rows "
+            f"(--drop-missing), or use a family that takes them natively ({', '.join(native_families()) or 'none'})"
+        )
+
+
+def impute_note(family: str, impute: str | None) -> str | None:
+    """The note for ``impute`` on a family that takes missing values natively (where it is not applied)."""
+    if impute is not None and getattr(get_family(family), "handles_missing", False):
+        return f"{family} takes missing values natively, so --impute {impute} is not applied"
+    return None
+
+
+def _check_options(dataset: Dataset, model: str, params: Mapping[str, Any] | None, impute: str | None,
+                   init: Predictor | None) -> None:
+    """Refuse a bad ``impute`` strategy, a ``class_weight`` that does not fit the data, and NaN the family cannot take."""
+    if impute is not None:
+        check_strategy(impute)
+    full = init.model.get_params() if init is not None else get_family(model).params.validate(params, model)
+    spec = full.get("class_weight")
+    if spec is not None:
+        check_class_weight(spec, dataset.schema, model)
+    check_missing(dataset, model, impute=impute, init=init)
 
 
 def _check_target(dataset: Dataset) -> None:
@@ -97,8 +166,14 @@ def train(
     checkpoint_dir: str | None = None,
     resume: bool = False,
     dist_timeout: float = 600.0,
+    impute: str | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataset``: seeded split, fit with early stopping, metrics on the untouched test rows.
+
+    Missing values: a family that declares ``handles_missing`` (random_forest) trains on NaN as is;
+    the others need ``impute="median"`` or ``"most_frequent"`` (fitted on the training rows, stored
+    with the model and applied to every row it predicts). ``params={"class_weight": "balanced"}``
+    (or ``"LABEL=W,..."``) weights the training and validation losses by class.
 
     ``nodes > 1`` trains data-parallel on that many local processes (``aggregate``: ``"gradient"``,
     synchronous SGD equal to one process, or ``"average"``, parameters averaged every ``sync_every``
@@ -107,11 +182,16 @@ def train(
     """
     _check_target(dataset)
     config = FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed, device=device, threads=threads)
+    _check_options(dataset, model, params, impute, init)
+    notes = [n for n in (dataset.dropped.sentence() if dataset.dropped else None, impute_note(model, impute)) if n]
     if nodes != 1 or checkpoint_every or resume:
         from .dist_fit import train_distributed
 
         if init is not None:
             raise ParamError("init (warm start) cannot be combined with nodes > 1 or checkpointing; train with nodes=1")
+        if impute is not None or dict(params or {}).get("class_weight") is not None:
+            raise ParamError("impute and class_weight cannot be combined with nodes > 1 or checkpointing yet; "
+                             "train with nodes=1")
         return train_distributed(
             dataset, model, params, config, nodes=nodes, aggregate=aggregate, sync_every=sync_every,
             val_size=val_size, test_size=test_size, callbacks=callbacks, checkpoint_every=checkpoint_every,
@@ -128,7 +208,7 @@ def train(
         import sklearn.ensemble  # noqa: F401
 
     t0 = time.perf_counter()
-    predictor = fit_predictor(model, full_params, train_ds, val_ds, config, callbacks, init=init)
+    predictor = fit_predictor(model, full_params, train_ds, val_ds, config, callbacks, init=init, impute=impute)
     train_time = time.perf_counter() - t0
 
     eval_ds = test_ds if len(test_ds) else val_ds
@@ -157,6 +237,7 @@ def train(
         source=dataset.source,
         best_epoch=getattr(inner, "best_epoch_", None),
         stop_reason=getattr(inner, "stop_reason_", None),
+        notes=tuple(notes),
     )
 
 
@@ -171,11 +252,14 @@ def check_training(
     seed: int = 0,
     val_size: float = 0.15,
     test_size: float = 0.2,
+    impute: str | None = None,
 ) -> None:
-    """Refuse, without training, what ``train`` would refuse: no target, bad config, family, params, task or split."""
+    """Refuse, without training, what ``train`` would refuse: no target, bad config, family, params, task, split,
+    imputation strategy, class weights, or missing values the family cannot take."""
     _check_target(dataset)
     FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed)
     cls = get_family(model)
     cls(task=dataset.task, n_classes=dataset.schema.n_classes, **cls.params.validate(params, model))
+    _check_options(dataset, model, params, impute, None)
     _check_held_out(val_size, test_size)
     split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)

@@ -31,6 +31,7 @@ class TrainResult:
     best_epoch: int | None = None
     stop_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what a person should know: rows dropped, options not applied
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (the shape of ``modelyard train --json``)."""
@@ -49,4 +50,5 @@ class TrainResult:
             "best_epoch": self.best_epoch,
             "stop_reason": self.stop_reason,
             **({"extra": self.extra} if self.extra else {}),
+            **({"notes": list(self.notes)} if self.notes else {}),
         }

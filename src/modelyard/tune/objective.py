@@ -58,9 +58,11 @@ class TrainingObjective:
         test_size: float = 0.2,
         threads: int | None = None,
         fixed: Mapping[str, Any] | None = None,
+        impute: str | None = None,
     ):
         from ..data.split import split
         from ..models import get_family
+        from ..train.fit import _check_options
 
         if dataset.y is None:
             from ..errors import DataError
@@ -79,8 +81,18 @@ class TrainingObjective:
         self.fixed = dict(fixed or {})
         if threads and "n_jobs" in self.cls.params.params and "n_jobs" not in self.fixed:
             self.fixed["n_jobs"] = int(threads)  # forests: one worker's share of the cores
+        unknown = sorted(set(self.fixed) - set(self.cls.params.params) - {"n_jobs"})
+        if unknown:
+            raise ParamError(f"{family} has no hyperparameter(s) {', '.join(map(repr, unknown))}; drop them")
         self.fixed = {k: v for k, v in self.fixed.items() if k in self.cls.params.params}
+        _check_options(dataset, family, self.fixed, impute, None)  # impute strategy, class weights, NaN
+        self.impute = impute
         self.train_ds, self.val_ds, _ = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
+        self.imputer = None
+        if impute is not None and not getattr(self.cls, "handles_missing", False):
+            from ..data.impute import Imputer
+
+            self.imputer = Imputer(impute).fit(self.train_ds.X, self.train_ds.schema)  # as train fits it
         if not len(self.val_ds):
             raise ParamError(
                 f"val_size={val_size} leaves no validation rows in {len(dataset)}; raise --val-size"
@@ -120,12 +132,14 @@ class TrainingObjective:
     def _fit(self, params: dict[str, Any], on_epoch: Any, holder: dict[str, Any]) -> Any:
         """Fit as ``train.fit_predictor`` does, but expose the predictor to the epoch callback while it trains."""
         from ..models.predictor import Predictor
+        from ..train.fit import weight_kwargs
 
         schema = self.train_ds.schema
         model = self.cls(task=schema.task, n_classes=schema.n_classes, **params)
-        predictor = Predictor(self.family, model, schema)
+        predictor = Predictor(self.family, model, schema, self.imputer)
         holder["predictor"] = predictor
-        X = predictor.encoder.transform(self.train_ds.X)
-        eval_set = (predictor.encoder.transform(self.val_ds.X), self.val_ds.y)
-        model.fit(X, self.train_ds.y, eval_set=eval_set, config=self.config, callbacks=[on_epoch])
+        X = predictor.features(self.train_ds.X)
+        eval_set = (predictor.features(self.val_ds.X), self.val_ds.y)
+        model.fit(X, self.train_ds.y, eval_set=eval_set, config=self.config, callbacks=[on_epoch],
+                  **weight_kwargs(model, self.train_ds, self.val_ds))
         return predictor
