@@ -1,4 +1,11 @@
-"""Terminal output: metric tables, JSON, and the training progress bar (all on rich)."""
+"""Terminal output: tables that never cut an identifier or a number, JSON, and the training progress (rich).
+
+At a terminal, tables fit its width by wrapping text columns; identifier and number columns
+keep their whole width (a table wider than the terminal is printed whole and the terminal
+wraps its lines). Off a terminal (a pipe, a file) the console has no width limit, so every
+table and line prints full width, without colours; ``--plain`` prints tables as
+tab-separated values instead. Numbers get significant digits (``num``), never fixed decimals.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,11 @@ import sys
 from typing import Any, Self
 
 __all__ = [
-    "TrainProgress", "local_time", "metrics_table", "print_json", "stderr_console", "stdout_console", "to_jsonable",
+    "TrainProgress", "add_plain_arg", "local_time", "metrics_table", "num", "print_json", "print_table",
+    "stderr_console", "stdout_console", "to_jsonable",
 ]
+
+UNLIMITED = 1_000_000  # the console width off a terminal: nothing wraps, nothing is cut
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -56,18 +66,99 @@ def stderr_console() -> Any:
 
 
 def stdout_console() -> Any:
-    """A rich console on stdout."""
+    """A rich console on stdout: the terminal's width at a terminal, unlimited width off one (pipes, files)."""
     from rich.console import Console
 
-    return Console()
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=UNLIMITED, no_color=True, highlight=False)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
-            return f"{v:.3e}"
-        return f"{v:.4f}"
-    return str(v)
+def num(v: Any, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits: ``0.9651``, ``0.0001234``, ``1.2e-07``, ``123457``, ``1,024``.
+
+    Integers print whole (with thousands separators); floats keep ``digits`` significant
+    digits, in plain notation from 1e-4 up to 1e15 (a large value's integer part is never
+    rounded away) and in scientific notation beyond; None is ``-``.
+    """
+    if v is None:
+        return "-"
+    if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        return str(v)
+    if isinstance(v, int) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu"):
+        return f"{int(v):,}"
+    f = float(v)
+    if not math.isfinite(f):
+        return str(f)
+    if f == 0:
+        return "0"
+    a = abs(f)
+    if a >= 10 ** digits and a < 1e15:
+        return f"{f:.0f}"
+    if 1e-4 <= a < 1e15:
+        return f"{f:.{digits}g}"
+    return f"{f:.{max(digits - 1, 0)}e}"
+
+
+def add_plain_arg(parser: Any) -> None:
+    """``--plain``: tables as tab-separated values (a header line, then one line per row)."""
+    parser.add_argument("--plain", action="store_true",
+                        help="print tables as tab-separated values, for scripts (default: aligned tables)")
+
+
+def _plain_cell(cell: Any) -> str:
+    from rich.text import Text
+
+    text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+    return " ".join(text.split())  # no tab or newline inside a field
+
+
+def _atomic(cells: list[str]) -> bool:
+    return bool(cells) and all(" " not in c for c in cells)
+
+
+def print_table(con: Any, table: Any, *, plain: bool = False) -> None:
+    """Print a rich Table whole: TSV with ``plain``; otherwise no identifier or number is ever cut.
+
+    Columns whose cells are single words (identifiers, numbers, dates) keep their full width;
+    text columns wrap. If even that is wider than the console, the table prints at its own
+    width. Off a terminal the table has no borders but a rule under the header.
+    """
+    from rich import box
+
+    columns = list(table.columns)
+    cells = [[_plain_cell(c) for c in col.cells] for col in columns]
+    if plain:
+        if table.title:
+            con.file.write(f"# {_plain_cell(table.title)}\n")
+        con.file.write("\t".join(_plain_cell(col.header) for col in columns) + "\n")
+        for row in zip(*cells, strict=True):
+            con.file.write("\t".join(row) + "\n")
+        con.file.flush()
+        return
+    natural = minimum = 0
+    for col, texts in zip(columns, cells, strict=True):
+        header = _plain_cell(col.header)
+        natural += max(len(t) for t in [header, *texts])
+        if col.no_wrap or _atomic(texts):  # identifiers, numbers, intervals: whole or not at all
+            col.no_wrap = True
+            col.min_width = max(0 if " " in header else len(header), *(len(t) for t in texts))
+        else:  # text wraps between words, never inside one
+            col.min_width = max((len(w) for t in [header, *texts] for w in t.split()), default=1)
+            col.overflow = "fold"
+        minimum += col.min_width
+    def need() -> int:
+        overhead = table.__rich_measure__(con, con.options.update(max_width=UNLIMITED)).maximum - natural
+        return minimum + max(overhead, 0)
+
+    if not con.is_terminal or need() > con.width:  # lighter borders: more room for the cells
+        table.box, table.pad_edge, table.show_edge = box.SIMPLE_HEAD, False, False
+    width = con.width
+    con.width = max(width, need())  # wider than the terminal: print it whole and let the terminal wrap the lines
+    try:
+        con.print(table, crop=False)
+    finally:
+        con.width = width
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Any:
@@ -79,7 +170,7 @@ def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Any:
     table.add_column("value", justify="right")
     for k, v in metrics.items():
         if isinstance(v, (int, float, str)) and not isinstance(v, bool):
-            table.add_row(k, _fmt(v))
+            table.add_row(k, num(v))
     return table
 
 
