@@ -128,9 +128,10 @@ def print_table(con: Any, table: Any, *, plain: bool = False) -> None:
 
     columns = list(table.columns)
     cells = [[_plain_cell(c) for c in col.cells] for col in columns]
+    title, table.title = table.title, None  # a line of its own: a title never wraps to the table's width
     if plain:
-        if table.title:
-            con.file.write(f"# {_plain_cell(table.title)}\n")
+        if title:
+            con.file.write(f"# {_plain_cell(title)}\n")
         con.file.write("\t".join(_plain_cell(col.header) for col in columns) + "\n")
         for row in zip(*cells, strict=True):
             con.file.write("\t".join(row) + "\n")
@@ -153,6 +154,8 @@ def print_table(con: Any, table: Any, *, plain: bool = False) -> None:
 
     if not con.is_terminal or need() > con.width:  # lighter borders: more room for the cells
         table.box, table.pad_edge, table.show_edge = box.SIMPLE_HEAD, False, False
+    if title:
+        con.print(title if isinstance(title, str) else str(title), style="bold", soft_wrap=True)
     width = con.width
     con.width = max(width, need())  # wider than the terminal: print it whole and let the terminal wrap the lines
     try:
@@ -175,32 +178,43 @@ def metrics_table(metrics: dict[str, Any], title: str = "metrics") -> Any:
 
 
 class TrainProgress:
-    """A progress bar over epochs showing the training loss and validation metric; also a training callback."""
+    """Training progress on stderr, also a training callback: a spinner while the model fits, and once the
+    family reports epochs, a bar over them with the training loss and validation metric.
+
+    Families that report no epochs (a random forest fits its trees in one call) show "fitting"
+    and then "done", never an epoch bar stuck at 0.
+    """
 
     def __init__(self, epochs: int, label: str, *, enabled: bool = True):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.enabled = enabled
+        self.epochs = epochs
+        self.seen = 0
         self.progress = Progress(
+            SpinnerColumn(finished_text=" "),
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  val {task.fields[val]}"),
+            TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
             console=stderr_console(),
             disable=not enabled,
             transient=False,
         )
-        self.task = self.progress.add_task(label, total=epochs, loss="-", val="-")
+        self.task = self.progress.add_task(label, total=None, status="fitting")
 
     def __enter__(self) -> Self:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None and self.seen == 0:
+            self.progress.update(self.task, total=1, completed=1, status="done")
         self.progress.stop()
 
     def __call__(self, log: Any) -> None:
         """Training callback: advance one epoch."""
-        val = "-" if log.val_metric is None else f"{log.val_metric:.4f}"
-        self.progress.update(self.task, advance=1, loss=f"{log.train_loss:.4f}", val=val)
+        self.seen += 1
+        val = "-" if log.val_metric is None else num(log.val_metric)
+        status = f"epoch {self.seen}/{self.epochs}  loss {num(log.train_loss)}  val {val}"
+        self.progress.update(self.task, total=self.epochs, completed=self.seen, status=status)

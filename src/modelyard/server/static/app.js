@@ -419,6 +419,7 @@
     view.replaceChildren(h("a", { href: "#/compare" }, "← compare"),
       h("h1", {}, "Comparison: ", res.refs.join(" vs ")),
       h("p", { class: "muted" }, `${c.task} · ${c.n_rows} rows of ${c.data_source} · ranked by ${c.metric} (${c.higher_is_better ? "higher" : "lower"} is better) · ${c.resamples} bootstrap resamples · seed ${c.seed} · ${when(c.created_at)}`),
+      h("p", { id: "rows" }, c.rows ? c.rows.note : "rows not checked against the versions' training rows (saved before modelyard did)"),
       h("h2", {}, "Leaderboard"), h("div", { id: "leaderboard" }, leaderboard),
       h("h2", {}, "Pairwise tests"), h("div", { id: "pairs" }, pairs),
       diag, h("h2", {}, "Cost"), cost, dist ? h("h2", {}, "Weight distances") : "", dist);
