@@ -59,8 +59,10 @@ def _top32(h: NDArray[np.uint64]) -> NDArray[np.uint32]:
     return (np.asarray(h, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
 
 
-def seen_record(hashes: NDArray[np.uint64], *, max_kept: int = MAX_KEPT) -> dict[str, Any]:
-    """The JSON-safe record of a set of row hashes: ``{"hash", "rows", "complete", "kept"}``."""
+def seen_record(hashes: NDArray[np.uint64], *, max_kept: int | None = None) -> dict[str, Any]:
+    """The JSON-safe record of a set of row hashes (at most ``max_kept``, default ``MAX_KEPT``, of them kept):
+    ``{"hash", "rows", "complete", "kept"}``."""
+    max_kept = MAX_KEPT if max_kept is None else max_kept
     top = np.unique(_top32(hashes))
     kept = top[:max_kept]
     deltas = np.diff(kept, prepend=np.uint32(0)).astype("<u4")
