@@ -114,15 +114,32 @@ def _plain_cell(cell: Any) -> str:
 
 
 def _atomic(cells: list[str]) -> bool:
-    return bool(cells) and all(" " not in c for c in cells)
+    """Cells that should never wrap: single words, or short values such as ``40.0 KiB`` or ``f1 0.9346``."""
+    return bool(cells) and all(" " not in c or len(c) <= _SHORT for c in cells)
+
+
+_SHORT = 20  # a cell this short is a value, not prose
+
+
+def _shrink(widths: list[int], floors: list[int], room: int) -> list[int]:
+    """``widths`` narrowed one character at a time, widest first, never below ``floors``, to fit ``room`` if they can."""
+    out = list(widths)
+    while sum(out) > room:
+        candidates = [i for i in range(len(out)) if out[i] > floors[i]]
+        if not candidates:
+            break
+        out[max(candidates, key=lambda i: out[i])] -= 1
+    return out
 
 
 def print_table(con: Any, table: Any, *, plain: bool = False) -> None:
     """Print a rich Table whole: TSV with ``plain``; otherwise no identifier or number is ever cut.
 
-    Columns whose cells are single words (identifiers, numbers, dates) keep their full width;
-    text columns wrap. If even that is wider than the console, the table prints at its own
-    width. Off a terminal the table has no borders but a rule under the header.
+    Columns of identifiers, numbers and short values keep them on one line while the table fits;
+    text columns wrap between words. If the table still does not fit, short values wrap between
+    their words too, and if even that is too wide, the table prints at its own width (the
+    terminal wraps the lines): a word is never cut. Off a terminal there is no width limit and
+    the table has no borders but a rule under the header.
     """
     from rich import box
 
@@ -137,27 +154,37 @@ def print_table(con: Any, table: Any, *, plain: bool = False) -> None:
             con.file.write("\t".join(row) + "\n")
         con.file.flush()
         return
-    natural = minimum = 0
+    natural, whole, word = [], [], []
     for col, texts in zip(columns, cells, strict=True):
         header = _plain_cell(col.header)
-        natural += max(len(t) for t in [header, *texts])
-        if col.no_wrap or _atomic(texts):  # identifiers, numbers, intervals: whole or not at all
-            col.no_wrap = True
-            col.min_width = max(0 if " " in header else len(header), *(len(t) for t in texts))
-        else:  # text wraps between words, never inside one
-            col.min_width = max((len(w) for t in [header, *texts] for w in t.split()), default=1)
-            col.overflow = "fold"
-        minimum += col.min_width
-    def need() -> int:
-        overhead = table.__rich_measure__(con, con.options.update(max_width=UNLIMITED)).maximum - natural
-        return minimum + max(overhead, 0)
+        longest_word = max((len(w) for t in [header, *texts] for w in t.split()), default=1)
+        natural.append(max(len(t) for t in [header, *texts]))
+        word.append(longest_word)  # the least any column gets: no word is ever cut
+        # identifiers, numbers and short values are kept on one line when the table can afford it
+        whole.append(max([longest_word, *(len(t) for t in texts)]) if col.no_wrap or _atomic(texts) else longest_word)
+        col.no_wrap, col.overflow = False, "fold"
 
-    if not con.is_terminal or need() > con.width:  # lighter borders: more room for the cells
-        table.box, table.pad_edge, table.show_edge = box.SIMPLE_HEAD, False, False
+    def overhead() -> int:
+        for col, n in zip(columns, natural, strict=True):
+            col.width = n
+        from rich.segment import Segment
+
+        lines = Segment.split_lines(con.render(table, con.options.update(width=UNLIMITED, max_width=UNLIMITED)))
+        return max((Segment.get_line_length(line) for line in lines), default=0) - sum(natural)
+
+    if not con.is_terminal or sum(natural) + overhead() > con.width:  # lighter borders: more room for the cells
+        table.box, table.pad_edge, table.show_edge, table.collapse_padding = box.SIMPLE_HEAD, False, False, True
+    room = con.width - overhead()
+    widths = _shrink(natural, whole, room)
+    if sum(widths) > room:  # short values may wrap between their words too; words stay whole
+        widths = _shrink(natural, word, room)
+    for col, w in zip(columns, widths, strict=True):
+        col.width = w
+    need = sum(widths) + (con.width - room)
     if title:
         con.print(title if isinstance(title, str) else str(title), style="bold", soft_wrap=True)
     width = con.width
-    con.width = max(width, need())  # wider than the terminal: print it whole and let the terminal wrap the lines
+    con.width = max(width, need)  # still wider than the terminal: print it whole and let the terminal wrap
     try:
         con.print(table, crop=False)
     finally:
