@@ -59,10 +59,12 @@ def local_time(t: float | None, *, seconds: bool = True) -> str:
 
 
 def stderr_console() -> Any:
-    """A rich console on stderr (progress and notes, so stdout stays clean)."""
+    """A rich console on stderr (progress and notes, so stdout stays clean); off a terminal, lines never wrap."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    if sys.stderr.isatty():
+        return Console(stderr=True)
+    return Console(stderr=True, width=UNLIMITED, no_color=True, highlight=False)
 
 
 def stdout_console() -> Any:
