@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the first test builds the venv (minutes)
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -135,3 +135,14 @@ def test_the_row_selection_round_trips_through_the_record(reg):
     assert Comparison.from_dict(c.to_dict()) == c and c.to_dict()["rows"]["used"] == c.n_rows
     legacy = {k: v for k, v in c.to_dict().items() if k != "rows"}
     assert Comparison.from_dict(legacy).rows is None  # a comparison saved before rows were recorded still loads
+
+
+def test_a_re_derived_split_that_disagrees_with_the_recorded_rows_is_not_trusted(reg):
+    registry, _, ds = reg
+    import dataclasses
+
+    lr = registry.get("t/1")
+    wrong = dataclasses.replace(lr, split={**lr.split, "seed": 5})  # as if the splitting rule had changed
+    c = compare([("a", registry.load_model("t/1"), wrong), ("b", registry.load_model("t/2"), None)], ds, **FAST)
+    assert c.rows.checks[0].how == "rows"  # found by content instead
+    assert c.rows.training == len(ds) - len(split_rows(ds)[2])  # the rows it really trained on

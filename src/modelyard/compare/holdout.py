@@ -6,7 +6,8 @@ content (``data.rowhash``). For each version, and each warm-start ancestor whose
 continued from, the data is checked in the strongest way the record allows:
 
 - ``split``: the data is the one it was split from (same fingerprint and rows), so the split
-  is re-derived and its train and validation rows are known exactly;
+  is re-derived and its train and validation rows are known exactly (checked against the
+  recorded rows: a re-derived row that is not among them falls back to the next way);
 - ``rows``: otherwise every row is looked up by content among its training rows (a superset,
   subset, reordering or copy of the training file is found this way);
 - ``sample``: when only a sample of its training rows' hashes is kept (large data), a match
@@ -63,20 +64,27 @@ def _check(label: str, records: Sequence[Mapping[str, Any] | None], dataset: Dat
             hows.append("unchecked")
             notes.append(f"{whose} was deleted")
             continue
+        seen_rec = rec.get("seen")
+        seen_rows = SeenRows(seen_rec) if isinstance(seen_rec, Mapping) and seen_rec.get("hash") == ROW_HASH else None
         parts = rederive(dataset, rec) if "fingerprint" in rec else None
         if parts is not None:
-            mask[parts[0]] = True
-            mask[parts[1]] = True
+            trained = np.concatenate([parts[0], parts[1]])
+            if seen_rows is not None:  # the re-derived rows must be the recorded ones, else trust the content
+                if hashes is None:
+                    hashes = row_hashes(X, y)
+                seen, known = seen_rows.match(hashes[trained])
+                if not seen[known].all():
+                    parts = None
+        if parts is not None:
+            mask[trained] = True
             hows.append("split")
             continue
-        seen_rec = rec.get("seen")
-        if not isinstance(seen_rec, Mapping) or seen_rec.get("hash") != ROW_HASH:
+        if seen_rows is None:
             hows.append("unchecked")
             notes.append(f"{whose} was {UNRECORDED}")
             continue
         if hashes is None:
             hashes = row_hashes(X, y)
-        seen_rows = SeenRows(seen_rec)
         seen, known = seen_rows.match(hashes)
         mask |= seen
         if seen_rows.complete:
