@@ -126,9 +126,9 @@ def test_the_other_readme_commands_run_or_name_their_extra(venv, tmp_path):
         "modelyard tune sklearn:iris --model logistic_regression --trials 2 --epochs 2 --study iris-lr --name iris",
         "modelyard studies list", "modelyard studies show iris-lr --json > study.json",
         "modelyard models list", "modelyard models show iris/1", "modelyard models lineage iris/1 --dot",
-        "modelyard models branch iris/1 --set learning_rate=0.01",
-        "modelyard models alias iris production iris/2 --why smoke", "modelyard models alias iris production iris/1",
-        "modelyard models rollback iris", "modelyard models history iris production",
+        "modelyard models branch iris/1 --set learning_rate=0.01",  # iris/4, a child of iris/1
+        "modelyard models alias iris production iris/4 --why smoke", "modelyard models rollback iris",
+        "modelyard models history iris production",
         "modelyard compare iris/1 iris/2 --data sklearn:iris --save --no-latency",
         "modelyard comparisons list", "modelyard models delete iris/4", "modelyard models gc --dry-run",
     ]
