@@ -28,8 +28,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("refs", nargs="+", metavar="REF", help="two or more versions: NAME/NUMBER, NAME@ALIAS or id prefix")
     p.add_argument("--data", default=None,
-                   help="rows to evaluate on: .csv, .parquet, .npz or sklearn:NAME (required); rows any compared "
-                        "version trained or validated on are left out, so the versions' own training data works")
+                   help="rows to evaluate on (required, no default): .csv, .parquet, .npz or sklearn:NAME; rows "
+                        "any compared version trained or validated on are left out, so the versions' own training "
+                        "data works")
     add_data_args(p, positional=False)
     p.add_argument("--allow-training-rows", action="store_true",
                    help="evaluate on every row of --data, even rows a compared version trained on (the result says "
