@@ -197,3 +197,60 @@ def test_comparisons_list_show_and_delete(store):
     missing = _run("comparisons", "show", cid[:8], cwd=store)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr and cid[:8] in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+# --- held-out rows ------------------------------------------------------------------------------------------------
+
+def test_the_training_file_is_compared_on_the_rows_held_out_from_every_version(store):
+    r = _run("compare", "churn/1", "churn/2", "--data", "train.csv", "--target", "churned", *FAST, cwd=store)
+    assert r.returncode == 0, r.stderr
+    held = re.search(r"evaluated on the (\d+) rows held out from every version \((\d+) of the 600 rows were "
+                     r"training or validation rows of churn/1 and churn/2 and are left out\)", r.stdout)
+    assert held and int(held[1]) + int(held[2]) == 600 and int(held[1]) == 120  # the 20% test rows of both
+    out = json.loads(_run("compare", "churn/1", "churn/2", "--data", "train.csv", "--target", "churned", "--json",
+                          *FAST, cwd=store).stdout)
+    assert out["n_rows"] == out["rows"]["used"] == 120 and [c["how"] for c in out["rows"]["checks"]] == ["split"] * 2
+    allowed = json.loads(_run("compare", "churn/1", "churn/2", "--data", "train.csv", "--target", "churned", "--json",
+                              "--allow-training-rows", *FAST, cwd=store).stdout)
+    assert allowed["n_rows"] == 600 and allowed["rows"]["allowed"]
+
+
+def test_held_out_rows_appear_in_the_report(store):
+    r = _run("compare", "churn/1", "churn/2", "--data", "train.csv", "--target", "churned", "--report", "rows.html",
+             *FAST, cwd=store)
+    assert r.returncode == 0, r.stderr
+    assert "evaluated on the 120 rows held out from every version" in (store / "rows.html").read_text()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--allow-training-rows"], "--allow-training-rows applies to the rows of --data, which is missing; pass --data"),
+    ([], "compare needs the rows to evaluate on; pass --data FILE"),
+])
+def test_without_data_one_sentence_and_exit_2(store, args, message):
+    r = _run("compare", "churn/1", "churn/2", *args, cwd=store)
+    assert r.returncode == 2 and _error_line(r.stderr).startswith(f"error: {message}")
+    assert "Traceback" not in r.stderr and "usage:" not in r.stderr
+
+
+def test_save_split_writes_files_a_comparison_finds_no_training_row_in(store, tmp_path):
+    r = _run("train", "train.csv", "--target", "churned", "--model", "logistic_regression", "--epochs", "3",
+             "--name", "split-check", "--save-split", str(tmp_path / "parts"), cwd=store)
+    assert r.returncode == 0, r.stderr
+    assert f"wrote the split to {tmp_path / 'parts'}: train.csv (" in r.stdout
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["split.json", "test.csv", "train.csv",
+                                                                     "validation.csv"]
+    test = pd.read_csv(tmp_path / "parts" / "test.csv")
+    assert list(test.columns) == ["x1", "x2", "plan", "churned"] and len(test) == 120
+    out = json.loads(_run("compare", "split-check/1", "churn/1", "--data", str(tmp_path / "parts" / "test.csv"),
+                          "--target", "churned", "--json", *FAST, cwd=store).stdout)
+    assert out["n_rows"] == 120 and out["rows"]["training"] == 0  # the same rows churn/1 held out (same seed)
+    r = _run("compare", "split-check/1", "churn/1", "--data", str(tmp_path / "parts" / "train.csv"), "--target",
+             "churned", *FAST, cwd=store)
+    assert r.returncode == 2 and "no row is held out from every version" in r.stderr
+    # a folder that already holds files: one sentence, exit 2, nothing trained or registered
+    before = _run("models", "list", "split-check", "--json", cwd=store).stdout
+    r = _run("train", "train.csv", "--target", "churned", "--epochs", "2", "--name", "split-check",
+             "--save-split", str(tmp_path / "parts"), cwd=store)
+    assert r.returncode == 2 and _error_line(r.stderr).startswith("error: --save-split folder")
+    assert "is not empty; pass a new or empty folder" in r.stderr
+    assert _run("models", "list", "split-check", "--json", cwd=store).stdout == before

@@ -158,7 +158,7 @@ def test_json_regression_from_npz_and_drop_missing(files):
                     "--drop-missing", "--json", "--no-register", cwd=files)
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
-    assert sum(doc["split"].values()) == 147
+    assert sum(doc["split"][part] for part in ("train", "validation", "test")) == doc["split"]["rows"] == 147
 
 
 def test_custom_model_from_the_command_line(files):

@@ -57,7 +57,7 @@ def test_tune_json_reports_the_study_best_trial_and_registered_version(tuned):
     assert out["failed_workers"] == 0
     assert 0.0 <= out["test_metrics"]["f1"] <= 1.0
     version = out["version"]
-    assert version["ref"] == "iris-lr/1" and version["new"] is True
+    assert version["ref"] == "iris-logistic_regression/1" and version["new"] is True  # the name train gives
 
     from modelyard.yard import Yard
 
@@ -76,8 +76,29 @@ def test_rerun_with_the_same_study_runs_only_the_remainder_and_prints_tables(tun
     assert "7 finished of 7" in second.stderr  # the live summary's last state
     assert "study iris-lr: top 7 of 7 complete trials" in second.stdout and "learning_rate" in second.stdout
     assert "retrained: test f1" in second.stdout
+    assert second.stderr.endswith("\n")  # the live summary's last line is a whole line
     if shown["study"]["best_number"] == before["best_trial"]["number"]:
         assert f"already registered as {before['version']['ref']}" in second.stdout  # not registered twice
+
+
+def test_tune_with_name_adds_a_version_of_that_model_noting_study_and_trial(tmp_path):
+    store = ["--store", str(tmp_path / "yard")]
+    r = my("train", "sklearn:iris", "--model", "logistic_regression", "--epochs", "2", "--name", "credit", *store,
+           cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = my("tune", "sklearn:iris", "--model", "logistic_regression", "--epochs", "2", "--trials", "2", "--pruner",
+           "none", "--study", "credit-lr", "--name", "credit", "--json", *store, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["version"]["ref"] == "credit/2"
+    trial = out["best_trial"]["number"]
+    lineage = my("models", "lineage", "credit/2", *store, cwd=tmp_path)
+    assert f"(tuned: study credit-lr trial {trial})" in lineage.stdout
+    shown = json.loads(my("models", "show", "credit/2", "--json", *store, cwd=tmp_path).stdout)
+    assert shown["links"] == {"study": "credit-lr", "trial": trial} and "credit-lr" in shown["description"]
+    r = my("tune", "sklearn:iris", "--model", "logistic_regression", "--trials", "1", "--name", "bad name", *store,
+           cwd=tmp_path)
+    assert r.returncode == 2 and "model name 'bad name' is not allowed" in r.stderr  # before any trial runs
 
 
 def test_studies_list_and_show(tuned, capsys, monkeypatch):

@@ -99,3 +99,21 @@ def test_shard_of_a_dataset(n, n_shards):
 def test_shard_refuses_bad_counts(bad):
     with pytest.raises(DataError, match="number of shards"):
         my.shard(_labelled(20, 2), bad)
+
+
+# --- the split record: enough to re-derive the split, and the training rows by content -----------------------
+
+def test_split_record_re_derives_exactly_the_split_of_the_same_data():
+    from modelyard.data import load_dataset
+    from modelyard.data.split import rederive, split_record, split_rows
+
+    ds = load_dataset("sklearn:wine")
+    rows = split_rows(ds, val_size=0.1, test_size=0.3, seed=7)
+    record = split_record(ds, rows, val_size=0.1, test_size=0.3, seed=7)
+    assert {k: record[k] for k in ("train", "validation", "test", "rows", "seed", "stratify")} == {
+        "train": len(rows[0]), "validation": len(rows[1]), "test": len(rows[2]), "rows": len(ds), "seed": 7,
+        "stratify": True}
+    again = rederive(ds, record)
+    assert again is not None and all(np.array_equal(a, b) for a, b in zip(again, rows, strict=True))
+    assert rederive(ds.take(np.arange(len(ds) - 1)), record) is None  # other data: no guess
+    assert rederive(ds, {k: v for k, v in record.items() if k != "seed"}) is None  # an old record: no guess

@@ -321,19 +321,30 @@ def test_compare_run_get_list(client):
     assert set(entry) == {"id", "refs", "comparison"} and len(entry["id"]) == 64
     assert entry["refs"] == ["iris-lr/1", "iris-lr/2"]
     c = entry["comparison"]
-    assert [e["label"] for e in c["entries"]] == ["iris-lr/1", "iris-lr/2"] and c["n_rows"] == 150
+    assert [e["label"] for e in c["entries"]] == ["iris-lr/1", "iris-lr/2"]
+    # data/iris.csv holds the rows both versions were trained on: only the rows held out from both are used
+    rows = c["rows"]
+    assert rows["given"] == 150 and 0 < c["n_rows"] == rows["used"] < 150 and not rows["allowed"]
+    assert rows["used"] + rows["training"] == 150 and "held out from every version" in rows["note"]
+    assert {k["how"] for k in rows["checks"]} == {"rows"}  # a CSV copy: found by content, not by fingerprint
     assert c["pairs"][0]["verdict"] in ("A better", "no significant difference", "B better")
     assert client.get(f"/api/comparisons/{entry['id']}").json() == entry
     assert client.get(f"/api/comparisons/{entry['id'][:10]}").json() == entry  # a unique prefix
     listed = client.get("/api/comparisons").json()
     first = listed["items"][0]
     assert first["id"] == entry["id"] and first["refs"] == entry["refs"] and first["best"] == c["best"]
-    assert (first["metric"], first["n_rows"], first["data_source"]) == (c["metric"], 150, c["data_source"])
+    assert (first["metric"], first["n_rows"], first["data_source"]) == (c["metric"], c["n_rows"], c["data_source"])
     assert first["data_fingerprint"] == c["data_fingerprint"] and first["created_at"][:19] == c["created_at"][:19]
     assert listed["total"] >= 1 and listed["limit"] == 50 and listed["offset"] == 0
     from modelyard.records.comparisons import Comparison
 
     assert Comparison.from_dict(c).to_dict() == c  # the record's own shape
+
+
+def test_compare_may_use_training_rows_when_asked(client):
+    c = _post_compare(client, allow_training_rows=True).json()["comparison"]
+    assert c["n_rows"] == c["rows"]["given"] == 150 and c["rows"]["allowed"]
+    assert "--allow-training-rows" in c["rows"]["note"] and c["rows"]["training"] > 0
 
 
 def test_comparisons_survive_a_restart_and_page(app_factory, seeded):

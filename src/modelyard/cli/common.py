@@ -20,8 +20,10 @@ def add_data_args(parser: argparse.ArgumentParser, *, positional: bool = True) -
     """The data source, ``--target``, ``--task`` and ``--drop-missing``."""
     if positional:
         parser.add_argument("data", help="a .csv, .parquet or .npz file, or sklearn:NAME (iris, wine, breast_cancer, digits, diabetes)")
-    parser.add_argument("--target", help="target column (CSV/Parquet)")
-    parser.add_argument("--task", choices=("classification", "regression"), help="override the inferred task")
+    parser.add_argument("--target", help="target column (CSV/Parquet) (default: the column named target, label, y or "
+                                         "class)")
+    parser.add_argument("--task", choices=("classification", "regression"),
+                        help="override the inferred task (default: inferred from the target)")
     parser.add_argument(
         "--drop-missing", nargs="?", const=True, default=False, type=_force, metavar="force",
         help="drop rows with missing or infinite values, reporting how many per column; refused when that is more than "

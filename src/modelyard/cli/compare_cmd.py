@@ -13,6 +13,7 @@ import argparse
 from typing import Any
 
 from .common import add_data_args, add_store_arg
+from .render import add_plain_arg, num
 
 __all__ = ["add_parser", "run"]
 
@@ -26,8 +27,14 @@ def add_parser(sub: Any) -> None:
         "every metric; Holm-corrected against the best for more than two versions).",
     )
     p.add_argument("refs", nargs="+", metavar="REF", help="two or more versions: NAME/NUMBER, NAME@ALIAS or id prefix")
-    p.add_argument("--data", required=True, help="held-out rows: .csv, .parquet, .npz or sklearn:NAME")
+    p.add_argument("--data", default=None,
+                   help="rows to evaluate on (required, no default): .csv, .parquet, .npz or sklearn:NAME; rows "
+                        "any compared version trained or validated on are left out, so the versions' own training "
+                        "data works")
     add_data_args(p, positional=False)
+    p.add_argument("--allow-training-rows", action="store_true",
+                   help="evaluate on every row of --data, even rows a compared version trained on (the result says "
+                        "how many; they flatter that version)")
     p.add_argument("--json", action="store_true", help="print one JSON object (Comparison.to_dict) and nothing else")
     p.add_argument("--report", metavar="FILE.html", default=None, help="also write a standalone HTML report with plots")
     p.add_argument("--save", action="store_true",
@@ -42,6 +49,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--latency-budget", type=float, default=1.0, metavar="SECONDS",
                    help="time spent timing inference per version (default 1.0)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    add_plain_arg(p)
     add_store_arg(p)
     p.set_defaults(func=run)
 
@@ -68,11 +76,17 @@ def run(args: argparse.Namespace) -> int:
 
     from .render import print_json, stderr_console
 
+    from modelyard.errors import ParamError
+
+    if args.data is None:
+        if args.allow_training_rows:
+            raise ParamError("--allow-training-rows applies to the rows of --data, which is missing; pass --data FILE")
+        raise ParamError("compare needs the rows to evaluate on; pass --data FILE (a .csv, .parquet, .npz or sklearn:NAME)")
     options = CompareOptions(
         alpha=args.alpha, resamples=args.resamples, seed=args.seed, metric=args.metric, test=args.test,
         latency=not args.no_latency, batch_size=args.batch_size, latency_budget_s=args.latency_budget,
+        allow_training_rows=args.allow_training_rows,
     )
-    from modelyard.errors import ParamError
 
     if len(args.refs) < 2:
         raise ParamError(f"compare needs at least two versions, got {len(args.refs)}; e.g. compare churn/1 churn/2")
@@ -102,9 +116,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**result.to_dict(), "id": saved} if saved else result.to_dict())
     else:
-        from rich.console import Console
+        from .render import stdout_console
 
-        _print(Console(), result)
+        _print(stdout_console(), result, plain=args.plain)
         if args.report:
             print(f"report written to {path}")  # plain print: rich would wrap a long path
         if saved:
@@ -114,17 +128,11 @@ def run(args: argparse.Namespace) -> int:
 
 # --- terminal rendering ------------------------------------------------------------------
 def _f(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
-        return f"{v:.3e}"
-    return f"{v:.4f}"
+    return num(v)
 
 
 def _p(v: float | None) -> str:
-    return "-" if v is None else ("<1e-4" if v < 1e-4 else f"{v:.4f}")
+    return "-" if v is None else ("<1e-4" if v < 1e-4 else num(v, 3))
 
 
 def _s(v: float | None) -> str:
@@ -165,12 +173,21 @@ def _delta_table(title: str, deltas: Any, alpha: float, *, per_class: bool = Fal
     return t
 
 
-def _print(con: Any, c: Any) -> None:
+def _print(con: Any, c: Any, *, plain: bool = False) -> None:
     from rich.table import Table
+
+    from .render import print_table
+
+    def show(table: Any) -> None:
+        print_table(con, table, plain=plain)
 
     con.print(f"[bold]{c.task.value}[/] on {c.data_source}: {c.n_rows:,} rows; ranked by {c.metric} "
               f"({'higher' if c.higher_is_better else 'lower'} is better); α = {c.alpha}; {c.resamples:,} paired "
               f"resamples, seed {c.seed}")
+    if c.rows is not None:
+        con.print(c.rows.note, markup=False, highlight=False)
+    else:
+        con.print("the rows were not checked against the versions' training rows (saved before modelyard did)")
     if len(c.entries) > 2:
         t = Table(title="leaderboard", header_style="bold")
         for name in ("rank", "version", "family", c.metric, "vs best", "p (Holm)"):
@@ -181,19 +198,19 @@ def _print(con: Any, c: Any) -> None:
             t.add_row(str(e.rank), e.label, e.family, _f(e.metrics.get(c.metric)),
                       (p.winner + " better" if p and p.winner else p.verdict) if p else "best",
                       _p(p.p_adjusted) if p else "-")
-        con.print(t)
+        show(t)
     for p in c.pairs:
         con.print(_verdict_line(p, c.alpha))
         if len(c.pairs) == 1 or p.winner is None:
-            con.print(_delta_table(f"A = {p.a}  vs  B = {p.b}", p.metrics, c.alpha))
+            show(_delta_table(f"A = {p.a}  vs  B = {p.b}", p.metrics, c.alpha))
         if p.mcnemar is not None and len(c.pairs) == 1:
             m = p.mcnemar
             con.print(f"McNemar: both right {m.both_right:,}, only A right {m.a_only:,}, only B right {m.b_only:,}, "
                       f"both wrong {m.both_wrong:,}; exact p {_p(m.p_exact)}, mid-p {_p(m.p_midp)}, "
-                      f"χ² {m.statistic:.3f} (p {_p(m.p_chi2)})")
+                      f"χ² {num(m.statistic)} (p {_p(m.p_chi2)})")
         if len(c.pairs) == 1 and p.per_class and len(c.classes or ()) <= 10:
             f1 = [d for d in p.per_class if d.metric == "f1"]
-            con.print(_delta_table("F1 per class", f1, c.alpha, per_class=True))
+            show(_delta_table("F1 per class", f1, c.alpha, per_class=True))
     con.print("[dim]* the bootstrap interval of the difference excludes 0[/]")
     t = Table(title="cost", header_style="bold")
     for name in ("version", "train time", "size", "params", "batch p50/p95", "row p50/p95", "rows/s"):
@@ -204,7 +221,7 @@ def _print(con: Any, c: Any) -> None:
                   f"{_s(lat.batch_p50_s)} / {_s(lat.batch_p95_s)}" if lat else "-",
                   f"{_s(lat.row_p50_s)} / {_s(lat.row_p95_s)}" if lat else "-",
                   f"{lat.rows_per_s:,.0f}" if lat else "-")
-    con.print(t)
+    show(t)
     lat = next((e.cost.latency for e in c.entries if e.cost.latency), None)
     if lat:
         con.print(f"[dim]latency after warm-up: {lat.repeats} interleaved calls of {lat.batch_size:,} rows and of 1 row[/]")
@@ -214,4 +231,4 @@ def _print(con: Any, c: Any) -> None:
             t.add_column(name, justify="right" if name in ("L2", "relative L2", "cosine") else "left")
         for d in c.distances:
             t.add_row(d.a, d.b, _f(d.l2), _f(d.relative_l2), _f(d.cosine), d.reason or "")
-        con.print(t)
+        show(t)

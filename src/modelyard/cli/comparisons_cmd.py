@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from .common import add_store_arg
-from .render import local_time
+from .render import add_plain_arg, local_time
 
 __all__ = ["add_parser"]
 
@@ -21,12 +21,14 @@ def add_parser(sub: Any) -> None:
     s = csub.add_parser("list", help="saved comparisons, newest first")
     s.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     s.add_argument("--json", action="store_true", help="print one JSON array and nothing else")
+    add_plain_arg(s)
     add_store_arg(s)
     s.set_defaults(func=_list)
     s = csub.add_parser("show", help="one saved comparison, as `modelyard compare` printed it")
     s.add_argument("id", help="the comparison's id or a unique prefix of it (at least 4 characters)")
     s.add_argument("--json", action="store_true", help="print one JSON object (Comparison.to_dict) and nothing else")
     s.add_argument("--report", metavar="FILE.html", default=None, help="also write the standalone HTML report")
+    add_plain_arg(s)
     add_store_arg(s)
     s.set_defaults(func=_show)
     s = csub.add_parser("delete", help="remove one saved comparison")
@@ -40,7 +42,7 @@ def _list(args: argparse.Namespace) -> int:
     from modelyard.errors import ParamError
     from modelyard.yard import Yard
 
-    from .render import print_json, stdout_console
+    from .render import print_json, print_table, stdout_console
 
     if args.limit < 1:
         raise ParamError(f"--limit must be >= 1, got {args.limit}")
@@ -62,7 +64,7 @@ def _list(args: argparse.Namespace) -> int:
     for i in items:
         table.add_row(i.id[:12], local_time(i.created_at, seconds=False), ", ".join(i.refs),
                       i.best, i.metric, f"{i.n_rows:,}", i.data_source)
-    con.print(table)
+    print_table(con, table, plain=args.plain)
     return 0
 
 
@@ -85,7 +87,7 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     con = stdout_console()
     con.print(f"comparison {cid}")
-    _print(con, result)
+    _print(con, result, plain=args.plain)
     if args.report:
         print(f"report written to {path}")
     return 0

@@ -11,6 +11,9 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .helptext import DefaultsFormatter
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -18,9 +21,30 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS = ("train", "models", "tune", "studies", "compare", "comparisons", "ui")
 
 
+class UsageError(SystemExit):
+    """A command line argparse refuses (exit code 2), carrying argparse's message."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, raising ``UsageError`` instead of printing and exiting, so ``main`` can answer ``--json`` too;
+    every option's help says its default (``DefaultsFormatter``) unless a command picks its own formatter."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="modelyard",
         description="Train, tune, version and compare models on tabular data.",
     )
@@ -45,33 +69,64 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 ok, 2 user error, 1 internal error, 130 interrupted)."""
+    """Run the CLI; returns the process exit code (0 ok, 2 user error, 1 internal error, 130 interrupted).
+
+    With ``--json`` a failure also prints ``{"error": MESSAGE, "exit_code": CODE}`` on stdout, so a
+    script that reads stdout always gets one JSON document.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        print(e.message, file=sys.stderr)
+        if "--json" in argv:
+            _json_error(e.message.split(": error: ", 1)[-1], 2)
+        return 2
     debug = args.debug or os.environ.get("MODELYARD_DEBUG") == "1"
     if not args.command:
         parser.print_help()
         return 2
     from modelyard.errors import ModelyardError
 
+    as_json = bool(getattr(args, "json", False))
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
     except ModelyardError as e:
         if debug:
             raise
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _failed(as_json, str(e), 2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return _failed(as_json, "interrupted", 130)
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug of ours: say so, briefly
         if debug:
             raise
-        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback and report it)",
-              file=sys.stderr)
-        return 1
+        text = f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback and report it)"
+        print(text, file=sys.stderr)
+        return _failed(as_json, text, 1)
+    return code
+
+
+def _failed(as_json: bool, message: str, code: int) -> int:
+    if as_json:
+        _json_error(message, code)
+    return code
+
+
+def _json_error(message: str, code: int) -> None:
+    """The failure as the one JSON document on stdout."""
+    import json
+
+    payload: dict[str, Any] = {"error": message, "exit_code": code}
+    try:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # stdout closed: the exit code still tells
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ from typing import Any
 
 from .common import add_data_args, add_store_arg, parse_duration, parse_sets
 from .models_render import diff_text, lineage_tree, move_text, version_panel, versions_table
-from .render import local_time
+from .render import add_plain_arg, local_time
 
 __all__ = ["add_parser", "run"]
 
@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--limit", type=int, default=None,
                    help=f"show at most N versions, newest first (default: {_TABLE_LIMIT} in the table, all with --json)")
     _common(s, json=True)
+    add_plain_arg(s)
     s.set_defaults(func=_list)
 
     s = msub.add_parser("show", help="everything recorded about one version")
@@ -90,6 +91,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("name")
     s.add_argument("alias", nargs="?", help="only this alias")
     _common(s, json=True)
+    add_plain_arg(s)
     s.set_defaults(func=_history)
 
     s = msub.add_parser(
@@ -139,7 +141,7 @@ def _registry(args: argparse.Namespace) -> Any:
 
 # --- subcommands ------------------------------------------------------------------------
 def _list(args: argparse.Namespace) -> int:
-    from .render import print_json, stdout_console
+    from .render import print_json, print_table, stdout_console
 
     reg = _registry(args)
     if args.limit is not None and args.limit < 0:
@@ -157,7 +159,7 @@ def _list(args: argparse.Namespace) -> int:
         where = f"model {args.name}" if args.name else "the store"
         con.print(f"no versions in {where} yet; register one with: modelyard train DATA --name NAME", soft_wrap=True)
         return 0
-    con.print(versions_table(versions))
+    print_table(con, versions_table(versions), plain=args.plain)
     total = reg.count(args.name)
     if total > len(versions):
         con.print(f"showing {len(versions)} of {total} versions; --limit 0 shows all", soft_wrap=True)
@@ -271,7 +273,7 @@ def _print_move(args: argparse.Namespace, move: Any) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from .render import print_json, stdout_console
+    from .render import print_json, print_table, stdout_console
 
     moves = _registry(args).alias_history(args.name, args.alias)
     if args.json:
@@ -289,7 +291,7 @@ def _history(args: argparse.Namespace) -> int:
         t.add_column(col)
     for m in moves:
         t.add_row(local_time(m.at), m.user, m.alias, m.action, m.from_ref or "-", m.to_ref or "-", m.reason or "")
-    con.print(t)
+    print_table(con, t, plain=args.plain)
     return 0
 
 

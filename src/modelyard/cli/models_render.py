@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from .render import local_time
+from .render import local_time, num
 
-__all__ = ["diff_text", "lineage_tree", "metric_text", "move_text", "version_panel", "versions_table"]
+__all__ = ["diff_text", "lineage_tree", "metric_text", "move_text", "split_text", "version_panel", "versions_table"]
 
 
 def metric_text(key: str | None, value: float | None) -> str:
     """``key value`` with significant digits, or ``-``."""
-    return "-" if key is None or value is None else f"{key} {value:.4f}"
+    return "-" if key is None or value is None else f"{key} {num(value)}"
+
+
+def split_text(split: dict[str, Any]) -> str:
+    """A version's split in words: the part sizes and how they were drawn."""
+    sizes = ", ".join(f"{k} {split[k]:,}" for k in ("train", "validation", "test") if k in split) or "-"
+    if "seed" not in split:
+        return sizes + " (how the rows were drawn is not recorded: registered before versions recorded it)"
+    how = (f"seed {split['seed']}, validation {num(split['val_size'])}, test {num(split['test_size'])}"
+           + (", stratified by class" if split.get("stratify") else ""))
+    seen = split.get("seen") or {}
+    kept = "" if not seen else ("; training rows recorded by content" if seen.get("complete")
+                                else "; a sample of the training rows recorded by content")
+    return f"{sizes} of {split.get('rows', 0):,} rows ({how}{kept})"
 
 
 def versions_table(versions: list[Any]) -> Any:
@@ -20,7 +33,7 @@ def versions_table(versions: list[Any]) -> Any:
     from rich.table import Table
 
     t = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
-    for col, nowrap in (("version", True), ("id", True), ("family", False), ("key metric", True),
+    for col, nowrap in (("version", True), ("id", True), ("family", True), ("key metric", True),
                         ("aliases", False), ("created", True)):
         t.add_column(col, no_wrap=nowrap, overflow="fold")
     for v in versions:
@@ -43,7 +56,7 @@ def version_panel(v: Any, parent: str | None) -> Any:
         ("version", v.ref), ("id", v.id), ("family", v.family), ("task", v.task),
         ("aliases", ", ".join(v.aliases) or "-"), ("parent", parent or "- (root)"),
         ("created", f"{local_time(v.created_at)} by {v.creator}"), ("data", f"{v.source} (fingerprint {v.fingerprint[:12]})"),
-        ("split", ", ".join(f"{k} {n}" for k, n in v.split.items()) or "-"), ("seed", str(v.seed)),
+        ("split", split_text(v.split)), ("seed", str(v.seed)),
         ("training", ", ".join(f"{k}={val}" for k, val in v.fit_config.to_dict().items() if val is not None)),
         ("epochs run", f"{len(v.history)}"), ("weights", f"{v.artifact[:12]} ({v.artifact_size:,} bytes, safetensors)"),
         ("libraries", ", ".join(f"{k} {val}" for k, val in v.library_versions.items())),
@@ -89,6 +102,9 @@ def lineage_tree(lin: Any) -> Any:
         text += f" [dim]{v.short_id}[/] {v.family} {metric_text(v.key_metric, v.key_value)}"
         if v.aliases:
             text += " [green]" + " ".join(f"@{a}" for a in v.aliases) + "[/]"
+        if v.tags.get("study") is not None:
+            trial = f" trial {v.tags['trial']}" if v.tags.get("trial") is not None else ""
+            text += f" [magenta](tuned: study {v.tags['study']}{trial})[/]"
         e = edges.get(v.id)
         if e is not None:
             how = "retrained" if e.retrained else "same weights"

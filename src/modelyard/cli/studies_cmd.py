@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from .common import add_store_arg
-from .render import local_time
+from .render import add_plain_arg, local_time, num
 
 __all__ = ["add_parser", "run_list", "run_show"]
 
@@ -19,6 +19,7 @@ def add_parser(sub: Any) -> None:
     ssub = p.add_subparsers(dest="studies_command", metavar="SUBCOMMAND")
     pl = ssub.add_parser("list", help="every study with its trial counts and best value")
     pl.add_argument("--json", action="store_true", help="print one JSON array and nothing else on stdout")
+    add_plain_arg(pl)
     add_store_arg(pl)
     pl.set_defaults(func=run_list)
     ps = ssub.add_parser("show", help="one study: definition, best trial and every trial")
@@ -26,13 +27,16 @@ def add_parser(sub: Any) -> None:
     ps.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
     ps.add_argument("--state", choices=("running", "complete", "pruned", "failed"), default=None,
                     help="only trials in this state")
+    add_plain_arg(ps)
     add_store_arg(ps)
     ps.set_defaults(func=run_show)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def _num(v: Any) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else ("-" if v is None else str(v))
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    return num(v, 6) if isinstance(v, float) else ("-" if v is None else str(v))
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -40,7 +44,7 @@ def run_list(args: argparse.Namespace) -> int:
     from ..tune.study import open_trial_store
     from modelyard.yard import Yard
 
-    from .render import print_json, stdout_console
+    from .render import print_json, print_table, stdout_console
 
     infos = open_trial_store(Yard(args.store)).list_studies()
     if args.json:
@@ -63,7 +67,7 @@ def run_list(args: argparse.Namespace) -> int:
         table.add_row(i.name, str(i.attrs.get("model", "-")), metric, str(c.get("complete", 0)),
                       str(c.get("pruned", 0)), str(c.get("failed", 0)), str(c.get("running", 0)),
                       _num(i.best_value), _num(i.best_number), local_time(i.created_at, seconds=False))
-    con.print(table)
+    print_table(con, table, plain=args.plain)
     return 0
 
 
@@ -73,7 +77,7 @@ def run_show(args: argparse.Namespace) -> int:
     from ..tune.study import open_trial_store
     from modelyard.yard import Yard
 
-    from .render import print_json, stdout_console
+    from .render import print_json, print_table, stdout_console
 
     store = open_trial_store(Yard(args.store))
     info = store.get_study(args.name)
@@ -110,9 +114,9 @@ def run_show(args: argparse.Namespace) -> int:
     style = {"complete": "", "running": "cyan", "pruned": "yellow", "failed": "red"}
     for t in trials:
         table.add_row(str(t.number), t.state.value, _num(t.value), *(_num(t.params.get(n)) for n in names),
-                      _num(t.last_step), f"{t.duration:.1f}" if t.duration is not None else "-", t.reason or "",
+                      _num(t.last_step), num(t.duration, 3) if t.duration is not None else "-", t.reason or "",
                       style=style[t.state.value])
-    con.print(table)
+    print_table(con, table, plain=args.plain)
     return 0
 
 

@@ -7,6 +7,8 @@ import os
 from typing import Any
 
 from .common import add_data_args, add_store_arg, add_table_args, parse_duration, parse_sets
+from .helptext import FamiliesFormatter
+from .render import add_plain_arg
 
 __all__ = ["add_parser", "run"]
 
@@ -14,26 +16,36 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: Any) -> None:
     """Register the ``train`` command."""
     p: argparse.ArgumentParser = sub.add_parser(
-        "train", help="train a model on a data file", description="Train one model family on a dataset."
+        "train", help="train a model on a data file", description="Train one model family on a dataset.",
+        formatter_class=FamiliesFormatter,
     )
     add_data_args(p)
     add_table_args(p)
     p.add_argument("--model", default="logistic_regression",
                    help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a hyperparameter (repeatable); the families' hyperparameters are listed below (default: each "
+                        "one's default)")
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20)")
     p.add_argument("--patience", type=int, default=None, help="stop after this many epochs without validation improvement")
-    p.add_argument("--max-time", default=None, help="wall-clock budget, e.g. 90s, 5m; stops with the best weights so far")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-time", default=None,
+                   help="wall-clock budget, e.g. 90s, 5m; stops with the best weights so far (default: no limit)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialization and shuffling")
     p.add_argument("--val-size", type=float, default=0.15, help="validation fraction (early stopping)")
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction (final metrics)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (per process with --nodes)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (per process with --nodes) (default: torch's choice)")
     _add_distributed_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
+    add_plain_arg(p)
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
     p.add_argument("--name", default=None, help="register the model under this name (default: from data and family)")
     p.add_argument("--no-register", action="store_true", help="do not register the trained model")
+    p.add_argument("--save-split", metavar="DIR", default=None,
+                   help="also write the rows of the train/validation/test split into DIR (a new or empty folder), "
+                        "in the input's format (CSV for sklearn:NAME), with split.json saying how they were drawn "
+                        "(default: not written)")
     add_store_arg(p)
     p.set_defaults(func=run)
 
@@ -44,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
 
     from .render import TrainProgress, metrics_table, print_json, stderr_console
 
+    if args.save_split is not None:
+        from modelyard.data.export import check_split_folder
+
+        check_split_folder(args.save_split)  # before any data is read or any work is done
+    ds = None
     if _distributed(args):  # --nodes, a rank under torchrun, or checkpointing
         result = _train_distributed(args)
         if result is None:
@@ -82,21 +99,42 @@ def run(args: argparse.Namespace) -> int:
             with TrainProgress(args.epochs, args.model) as bar:
                 result = my.train(ds, model=args.model, params=params, callbacks=[bar], **kwargs)
     ref = _register(args, result)
+    written = _save_split(args, result, ds) if args.save_split is not None else None
     if args.json:
         out = result.to_dict()
         if ref is not None:
             out["version"] = ref
+        if written is not None:
+            out["split_files"] = written
         print_json(out)
     else:
-        from rich.console import Console
+        from .render import print_table, stdout_console
 
-        con = Console()
-        con.print(metrics_table(result.metrics, title=f"{args.model} — held-out {result.metrics['evaluated_on']} metrics"))
+        con = stdout_console()
+        print_table(con, metrics_table(result.metrics, title=f"{args.model} — held-out {result.metrics['evaluated_on']} "
+                                       "metrics"), plain=args.plain)
         if result.stop_reason:
             con.print(f"stopped: {result.stop_reason} (best epoch {result.best_epoch} of {len(result.history)})")
         if ref is not None:
             con.print(f"registered [bold]{ref['ref']}[/] (id {ref['id'][:12]})")
+        if written is not None:
+            sizes = result.split
+            con.print(f"wrote the split to {args.save_split}: " + ", ".join(
+                f"{os.path.basename(path)} ({sizes.get(part, 0):,} rows)" for part, path in written.items()),
+                soft_wrap=True, markup=False)
     return 0
+
+
+def _save_split(args: argparse.Namespace, result: Any, ds: Any) -> dict[str, str] | None:
+    """Write the rows of the split the result was trained on into ``--save-split DIR``; ``{part: path}``."""
+    import modelyard as my
+    from modelyard.data.export import write_split
+    from modelyard.data.split import split_rows
+
+    if ds is None:  # trained on ranks: read the data here the way the ranks did
+        ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
+    rows = split_rows(ds, val_size=args.val_size, test_size=args.test_size, seed=args.seed)
+    return write_split(ds, rows, args.save_split, record=result.split)
 
 
 def _check_register(args: argparse.Namespace) -> None:
@@ -131,12 +169,13 @@ def _register(args: argparse.Namespace, result: Any) -> dict[str, Any] | None:
 def _add_distributed_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("distributed training and checkpoints")
     g.add_argument("--nodes", type=int, default=None, metavar="N",
-                   help="train data-parallel on N local processes (under torchrun: WORLD_SIZE ranks)")
+                   help="train data-parallel on N local processes (under torchrun: WORLD_SIZE ranks) (default: 1, "
+                        "this process)")
     g.add_argument("--aggregate", choices=("gradient", "average"), default="gradient",
                    help="gradient: synchronous all-reduce, same result as one process (default); "
                         "average: local SGD, parameters averaged every --sync-every steps")
     g.add_argument("--sync-every", type=int, default=8, metavar="K", help="steps between averages (--aggregate average)")
-    g.add_argument("--checkpoint-every", type=int, default=None, metavar="K", help="write a checkpoint every K epochs")
+    g.add_argument("--checkpoint-every", type=int, default=None, metavar="K", help="write a checkpoint every K epochs (default: no checkpoints)")
     g.add_argument("--checkpoint-dir", default=None, metavar="DIR",
                    help="where checkpoints go (default: .modelyard/checkpoints/<hash of data and settings>)")
     g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of the same settings")

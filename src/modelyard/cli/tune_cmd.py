@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from .common import add_data_args, add_store_arg, add_table_args, parse_duration
+from .render import add_plain_arg
 
 __all__ = ["add_parser", "run", "worker_main"]
 
@@ -51,12 +52,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=float, default=0.15, help="validation fraction: what trials are scored on")
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction: only the final model is scored on it")
-    p.add_argument("--name", default=None, help="register the best model under this name (default: the study name)")
+    p.add_argument("--name", default=None,
+                   help="register the best model as the next version of this name (default: the name train gives, "
+                        "from the data and family, e.g. iris-mlp)")
     p.add_argument("--no-register", action="store_true", help="do not register the best model")
     p.add_argument("--top", type=int, default=10, help="rows of the final table of trials (default 10)")
     p.add_argument("--heartbeat", type=float, default=10.0,
                    help="seconds between a worker's heartbeats; a trial silent for 6x this is failed (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
+    add_plain_arg(p)
     add_store_arg(p)
     p.set_defaults(func=run)
 
@@ -77,6 +81,10 @@ def _check_args(args: argparse.Namespace) -> None:
             raise ParamError(f"{flag} must be >= {low}, got {value}; e.g. {flag} {max(low, 4)}")
     if not args.heartbeat > 0:
         raise ParamError(f"--heartbeat must be > 0 seconds, got {args.heartbeat}; e.g. --heartbeat 10")
+    if args.name is not None:
+        from modelyard.registry import check_model_name
+
+        check_model_name(args.name)  # before any trial runs
 
 
 def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any]:
@@ -266,6 +274,8 @@ def _run_workers(cfg: dict[str, Any], store: Any, name: str, objective: Any, arg
     finally:
         if live is not None:
             live.stop()
+            if not err.is_terminal:
+                err.line()  # off a terminal rich ends the last frame without a newline
     if any(p.exitcode in (130, -signal.SIGINT, -signal.SIGTERM) for p in procs):
         return True, 0  # the workers were stopped (Ctrl-C reached them, or a kill): not a finished study
     return False, sum(1 for p in procs if p.exitcode not in (0, None))
@@ -295,7 +305,11 @@ def _stop(procs: list[Any]) -> None:
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.4g}"
+        from .render import num
+
+        return num(v)
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
     return str(v)
 
 
@@ -357,7 +371,10 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
         ds, model=args.model, params=objective.params_for(best.params), epochs=args.epochs, patience=args.patience,
         seed=args.seed, val_size=args.val_size, test_size=args.test_size, device="cpu", impute=args.impute,
     )
-    version = None if args.no_register else _register(yard, result, args.name or name, name, best, objective)
+    from modelyard.registry import check_model_name, default_model_name
+
+    model_name = check_model_name(args.name) if args.name else default_model_name(ds.source, args.model)
+    version = None if args.no_register else _register(yard, result, model_name, name, best, objective)
     sign = -1.0 if info.direction == "maximize" else 1.0
     done = sorted((t for t in trials if t.state is TrialState.COMPLETE), key=lambda t: (sign * t.value, t.number))
     top = done[: args.top]
@@ -371,10 +388,11 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
             "version": version, "failed_workers": failed_workers,
         })
         return 1 if failed_workers == args.workers else 0
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    from .render import num, print_table, stdout_console
+
+    con = stdout_console()
     table = Table(title=f"study {name}: top {len(top)} of {len(done)} complete trials "
                         f"({objective.metric} on validation, {info.direction})", header_style="bold")
     table.add_column("#", justify="right")
@@ -383,15 +401,15 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
         table.add_column(p, justify="right")
     table.add_column("seconds", justify="right")
     for t in top:
-        table.add_row(str(t.number), f"{t.value:.6g}", *(_fmt(t.params.get(p)) for p in best.params),
-                      f"{t.duration:.1f}" if t.duration is not None else "-")
-    con.print(table)
+        table.add_row(str(t.number), num(t.value, 6), *(_fmt(t.params.get(p)) for p in best.params),
+                      num(t.duration, 3) if t.duration is not None else "-")
+    print_table(con, table, plain=args.plain)
     c = info.counts
     con.print(f"{c.get('complete', 0)} complete, {c.get('pruned', 0)} pruned, {c.get('failed', 0)} failed")
     key = objective.metric if objective.metric in test else next(iter(test), None)
     if key is not None:
-        con.print(f"best trial {best.number} retrained: test {key} {test[key]:.6g} "
-                  f"(validation {objective.metric} {best.value:.6g})")
+        con.print(f"best trial {best.number} retrained: test {key} {num(test[key], 6)} "
+                  f"(validation {objective.metric} {num(best.value, 6)})")
     if version is not None and version["new"]:
         con.print(f"registered [bold]{version['ref']}[/] (id {version['id'][:12]}), linked to study {name} "
                   f"trial {best.number}")

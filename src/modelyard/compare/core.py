@@ -39,6 +39,7 @@ from ..train.metrics import HIGHER_IS_BETTER, KEY_METRIC, classification_metrics
 from .align import Aligned, align
 from .cost import measure_latency, parameter_distance, state_bytes
 from .curves import MAX_SAMPLE, classification_diagnostics, regression_diagnostics
+from .holdout import select_rows
 
 __all__ = ["MIN_RESAMPLES", "Candidate", "CompareOptions", "compare", "compare_refs"]
 
@@ -62,6 +63,7 @@ class CompareOptions:
     latency: bool = True
     batch_size: int = 1024
     latency_budget_s: float = 1.0  # timing budget per version
+    allow_training_rows: bool = False  # keep rows a compared version trained on (said in the result), not leave them out
 
     def __post_init__(self) -> None:
         a = self.alpha
@@ -114,10 +116,31 @@ def compare_refs(
     refs = [str(r) for r in refs]
     _check_labels(refs)
     candidates = []
+    inherited: dict[str, list[Any]] = {}
     for ref in refs:
         version = registry.get(ref)
         candidates.append((ref, registry.load_model(ref), version))
-    return compare(candidates, dataset, opts)
+        inherited[ref] = _warm_start_splits(registry, version)
+    return compare(candidates, dataset, opts, inherited_splits=inherited)
+
+
+def _warm_start_splits(registry: Any, version: Any) -> list[Any]:
+    """The split records of the versions whose weights ``version`` continued from (None for a deleted one)."""
+    from ..errors import NotFoundError
+
+    out: list[Any] = []
+    seen = {version.id}
+    link = version.links.get("warm_start")
+    while link and link not in seen:
+        seen.add(link)
+        try:
+            parent = registry.get(link)
+        except NotFoundError:
+            out.append(None)
+            break
+        out.append(parent.split)
+        link = parent.links.get("warm_start")
+    return out
 
 
 def _check_labels(labels: Sequence[str]) -> None:
@@ -129,15 +152,27 @@ def _check_labels(labels: Sequence[str]) -> None:
 
 
 def compare(
-    candidates: Sequence[Candidate], dataset: Dataset, options: CompareOptions | None = None, **kwargs: Any
+    candidates: Sequence[Candidate], dataset: Dataset, options: CompareOptions | None = None, *,
+    inherited_splits: Mapping[str, Sequence[Any]] | None = None, **kwargs: Any
 ) -> Comparison:
-    """Evaluate every ``(label, predictor, version_or_None)`` on ``dataset`` and compare them pairwise."""
+    """Evaluate every ``(label, predictor, version_or_None)`` on the rows of ``dataset`` none of them trained on.
+
+    A version's training and validation rows are found from its split record (see
+    ``compare.holdout``); ``inherited_splits[label]`` adds those of the versions it was
+    warm-started from. ``allow_training_rows`` keeps every row (the result says how many
+    flatter the versions); otherwise no held-out row at all is a DataError.
+    """
     opts = _options(options, kwargs)
     labels = [str(c[0]) for c in candidates]
     _check_labels(labels)
     predictors = [c[1] for c in candidates]
     versions = [c[2] for c in candidates]
     aligned = align(dataset, [(lbl, p.schema) for lbl, p in zip(labels, predictors, strict=True)])
+    records = [None if v is None else [getattr(v, "split", None) or {}, *(inherited_splits or {}).get(lbl, ())]
+               for lbl, v in zip(labels, versions, strict=True)]
+    keep, selection = select_rows(dataset, aligned, labels, records, allow_training_rows=opts.allow_training_rows)
+    if selection.used < len(dataset):
+        aligned = Aligned(tuple(X[keep] for X in aligned.X), aligned.y[keep], aligned.classes, aligned.class_maps)
     task = predictors[0].schema.task
     metric = opts.metric or KEY_METRIC[task]
     allowed = _CLASSIFICATION_METRICS if task is Task.CLASSIFICATION else _REGRESSION_METRICS
@@ -195,10 +230,10 @@ def compare(
 
     return Comparison(
         task=task, metric=metric, higher_is_better=higher, alpha=float(opts.alpha), resamples=int(opts.resamples),
-        seed=int(opts.seed), correction="holm" if len(pairs) > 1 else "none", n_rows=len(dataset),
+        seed=int(opts.seed), correction="holm" if len(pairs) > 1 else "none", n_rows=selection.used,
         data_source=dataset.source, data_fingerprint=dataset.fingerprint, classes=aligned.classes,
         entries=entries, pairs=pairs, distances=tuple(distances),
-        created_at=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        created_at=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", rows=selection,
     )
 
 

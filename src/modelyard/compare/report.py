@@ -214,6 +214,11 @@ def render_html(c: Comparison, *, title: str | None = None) -> str:
         f"({'higher' if c.higher_is_better else 'lower'} is better); α = {c.alpha}; {c.resamples:,} paired "
         f"bootstrap resamples (seed {c.seed}); correction: {_e(c.correction)}; {_e(c.created_at)}</p>"
     )
+    if c.rows is not None:
+        parts.append(f"<p class='rows'><b>Rows:</b> {_e(c.rows.note)}.</p>")
+    else:
+        parts.append("<p class='rows'><b>Rows:</b> not checked against the versions' training rows (saved before "
+                     "modelyard did).</p>")
     parts.append("<h2>Verdict</h2>" + "".join(_verdict(p, c.alpha) for p in c.pairs))
     if len(c.entries) > 2:
         head = ["rank", "version", "family", c.metric, "vs best", "p (Holm)"]

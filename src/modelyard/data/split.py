@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,7 +13,7 @@ from ..errors import DataError
 from ..schema import Task
 from .dataset import Dataset
 
-__all__ = ["shard", "shard_indices", "split", "split_indices", "split_rows"]
+__all__ = ["rederive", "shard", "shard_indices", "split", "split_indices", "split_record", "split_rows"]
 
 
 def split_indices(
@@ -60,6 +62,36 @@ def split_rows(
                 "add rows of those classes or drop them"
             )
     return train, val, test
+
+
+def split_record(
+    ds: Dataset, rows: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]], *, val_size: float,
+    test_size: float, seed: int,
+) -> dict[str, Any]:
+    """How ``ds`` was split into ``rows`` (train, validation, test): enough to re-derive it, and a record of the
+    rows trained on (train and validation) by content, so later data can be checked against them."""
+    from .rowhash import row_hashes, seen_record
+
+    train, val, test = rows
+    seen = np.concatenate([train, val])
+    return {
+        "train": len(train), "validation": len(val), "test": len(test),
+        "rows": len(ds), "seed": int(seed), "val_size": float(val_size), "test_size": float(test_size),
+        "stratify": ds.task is Task.CLASSIFICATION, "fingerprint": ds.fingerprint,
+        "seen": seen_record(row_hashes(ds.X[seen], None if ds.y is None else ds.y[seen])),
+    }
+
+
+def rederive(ds: Dataset, record: Mapping[str, Any]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None:
+    """The (train, validation, test) rows ``record`` describes, if ``ds`` is the data it was made on; else None."""
+    keys = ("rows", "seed", "val_size", "test_size", "stratify", "fingerprint")
+    if any(k not in record for k in keys) or record["fingerprint"] != ds.fingerprint or record["rows"] != len(ds):
+        return None
+    parts = split_indices(ds.y, len(ds), (float(record["val_size"]), float(record["test_size"])),
+                          seed=int(record["seed"]), stratify=bool(record["stratify"]))
+    if [len(p) for p in parts] != [record.get(k) for k in ("train", "validation", "test")]:
+        return None  # not the split it records (a different splitting rule): do not guess
+    return parts[0], parts[1], parts[2]
 
 
 def split(

@@ -10,7 +10,7 @@ from ..schema import Task
 
 __all__ = [
     "VERDICTS", "ArrayDistance", "CompareEntry", "Comparison", "Cost", "Diagnostics", "Latency", "McNemarTest",
-    "MetricDelta", "PairTest", "ParamDistance",
+    "MetricDelta", "PairTest", "ParamDistance", "RowCheck", "RowSelection",
 ]
 
 VERDICTS = ("A better", "no significant difference", "B better")
@@ -266,6 +266,48 @@ class ParamDistance:
 
 
 @dataclass(frozen=True)
+class RowCheck:
+    """How the comparison data was checked against one version's training rows."""
+
+    label: str
+    how: str  # "split": same data, split re-derived; "rows": by row content; "sample": by a sample of them; "unchecked"
+    trained: int | None  # rows of the data it trained or validated on (those found); None when unchecked
+    note: str = ""  # why it could not be checked, or what a sample check cannot rule out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RowCheck:
+        """Inverse of ``to_dict``."""
+        return cls(d["label"], d["how"], d.get("trained"), d.get("note", ""))
+
+
+@dataclass(frozen=True)
+class RowSelection:
+    """Which rows of the given data a comparison evaluated on, and why: those no compared version trained on."""
+
+    given: int  # rows of the data as given
+    used: int  # rows evaluated on
+    training: int  # rows found to be training or validation rows of some version
+    allowed: bool  # training rows kept on request (--allow-training-rows)
+    checks: tuple[RowCheck, ...]
+    note: str  # one sentence: "evaluated on the 114 rows held out from every version ..."
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {"given": self.given, "used": self.used, "training": self.training, "allowed": self.allowed,
+                "checks": [c.to_dict() for c in self.checks], "note": self.note}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RowSelection:
+        """Inverse of ``to_dict``."""
+        return cls(int(d["given"]), int(d["used"]), int(d["training"]), bool(d["allowed"]),
+                   tuple(RowCheck.from_dict(c) for c in d.get("checks") or ()), d.get("note", ""))
+
+
+@dataclass(frozen=True)
 class Comparison:
     """Versions evaluated on the same rows: leaderboard, pairwise tests and verdicts, cost and weight distances.
 
@@ -280,7 +322,7 @@ class Comparison:
     resamples: int
     seed: int
     correction: str  # "none" (two versions) or "holm"
-    n_rows: int
+    n_rows: int  # rows evaluated on (``rows`` says which of the data's rows and why)
     data_source: str
     data_fingerprint: str
     classes: tuple[Any, ...] | None
@@ -288,6 +330,7 @@ class Comparison:
     pairs: tuple[PairTest, ...]
     distances: tuple[ParamDistance, ...] = ()
     created_at: str = ""  # ISO-8601 UTC
+    rows: RowSelection | None = None  # which rows were evaluated on; None in comparisons saved before it existed
 
     @property
     def leaderboard(self) -> tuple[CompareEntry, ...]:
@@ -318,6 +361,7 @@ class Comparison:
             "pairs": [p.to_dict() for p in self.pairs],
             "distances": [x.to_dict() for x in self.distances],
             "created_at": self.created_at,
+            "rows": self.rows.to_dict() if self.rows is not None else None,
         }
 
     @classmethod
@@ -333,4 +377,5 @@ class Comparison:
             pairs=tuple(PairTest.from_dict(p) for p in d["pairs"]),
             distances=tuple(ParamDistance.from_dict(x) for x in d.get("distances") or ()),
             created_at=d.get("created_at", ""),
+            rows=RowSelection.from_dict(d["rows"]) if d.get("rows") else None,
         )

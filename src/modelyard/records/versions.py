@@ -92,7 +92,9 @@ class Version:
     tags: dict[str, str] = field(default_factory=dict)
     description: str | None = None
     source: str = "<memory>"  # where the training data came from
-    split: dict[str, int] = field(default_factory=dict)  # rows in train / validation / test
+    # rows in train / validation / test; since the split record, also how they were drawn (data fingerprint,
+    # seed, fractions, stratification) and a record of the training rows' content (data.split.split_record)
+    split: dict[str, Any] = field(default_factory=dict)
     links: dict[str, Any] = field(default_factory=dict)  # study/trial ids, metrics_from, ...
     model_config: dict[str, Any] = field(default_factory=dict)  # Predictor.config() less params and schema
     aliases: tuple[str, ...] = ()  # aliases pointing here when the record was read
@@ -111,6 +113,11 @@ class Version:
     def task(self) -> str:
         """``classification`` or ``regression``."""
         return self.schema.task.value
+
+    @property
+    def split_recorded(self) -> bool:
+        """Whether the version records how its rows were split (versions registered before it did not)."""
+        return "seed" in self.split and "fingerprint" in self.split
 
     def predictor_config(self) -> dict[str, Any]:
         """The config ``Predictor.from_parts`` needs: format, family, params and schema."""

@@ -195,7 +195,7 @@ def checkpoint_key(family: str, params: Mapping[str, Any], config: FitConfig, *,
 
 
 def _result(outcome: RankOutcome, family: str, config: FitConfig, schema: Schema, fingerprint: str, seed: int,
-            sizes: Mapping[str, int], source: str) -> TrainResult:
+            sizes: Mapping[str, Any], source: str) -> TrainResult:
     from .fit import library_versions
 
     return TrainResult(
@@ -242,13 +242,16 @@ def train_distributed(
                               sync_every=sync_every, checkpoint=ckpt, callbacks=callbacks)
         if out is None:
             return None  # type: ignore[return-value]  # not rank 0 under torchrun
-        return _result(out, model, config, dataset.schema, dataset.fingerprint, config.seed, data.sizes, dataset.source)
+        return _result(out, model, config, dataset.schema, dataset.fingerprint, config.seed, data.split or data.sizes,
+                       dataset.source)
 
-    from ..data.split import split
+    from ..data.split import split_record, split_rows
     from .launch import launch
 
-    train_ds, val_ds, test_ds = split(dataset, val_size=val_size, test_size=test_size, seed=config.seed)
+    rows = split_rows(dataset, val_size=val_size, test_size=test_size, seed=config.seed)
+    train_ds, val_ds, test_ds = (dataset.take(r) for r in rows)
     sizes = {"train": len(train_ds), "validation": len(val_ds), "test": len(test_ds)}
+    record = split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=config.seed)
     key = checkpoint_key(model, full, config, aggregate=aggregate, sync_every=sync_every, world=nodes,
                          sizes=sizes, fingerprint=dataset.fingerprint)
     _checkpointer(checkpoint_dir, checkpoint_every, resume, key)  # refuse a missing folder here, not on each rank
@@ -276,7 +279,7 @@ def train_distributed(
     predictor = Predictor.from_parts(res["predictor"], state)
     outcome = RankOutcome(predictor, res["metrics"], [EpochLog.from_dict(h) for h in res["history"]],
                           res["best_epoch"], res["stop_reason"], res["extra"])
-    return _result(outcome, model, config, dataset.schema, dataset.fingerprint, config.seed, sizes, dataset.source)
+    return _result(outcome, model, config, dataset.schema, dataset.fingerprint, config.seed, record, dataset.source)
 
 
 def _jsonable(v: Any) -> Any:
@@ -363,4 +366,5 @@ def train_file(
     if out is None:
         return None
     out.extra["distributed"]["sharded_read"] = data.sharded_read
-    return _result(out, model, config, data.schema, data.fingerprint, config.seed, data.sizes, data.source)
+    return _result(out, model, config, data.schema, data.fingerprint, config.seed, data.split or data.sizes,
+                   data.source)

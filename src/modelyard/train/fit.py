@@ -10,7 +10,7 @@ from typing import Any
 
 from ..data.dataset import Dataset
 from ..data.impute import Imputer, check_strategy, missing_counts
-from ..data.split import split, split_rows
+from ..data.split import split_record, split_rows
 from ..data.validate import describe_counts
 from ..errors import DataError, ParamError
 from ..models import FAMILIES, get_family
@@ -200,7 +200,8 @@ def train(
     cls = get_family(model)
     full_params = cls.params.validate(params, model) if init is None else init.model.get_params()
     _check_held_out(val_size, test_size)
-    train_ds, val_ds, test_ds = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
+    rows = split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)
+    train_ds, val_ds, test_ds = (dataset.take(r) for r in rows)
 
     if issubclass(cls, TorchModel):
         preload_torch()  # import cost is not training time
@@ -233,7 +234,7 @@ def train(
         fingerprint=dataset.fingerprint,
         seed=config.seed,
         library_versions=library_versions(),
-        split={"train": len(train_ds), "validation": len(val_ds), "test": len(test_ds)},
+        split=split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=seed),
         source=dataset.source,
         best_epoch=getattr(inner, "best_epoch_", None),
         stop_reason=getattr(inner, "stop_reason_", None),

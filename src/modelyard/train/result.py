@@ -26,7 +26,7 @@ class TrainResult:
     fingerprint: str
     seed: int
     library_versions: dict[str, str]
-    split: dict[str, int]  # rows in train / validation / test
+    split: dict[str, Any]  # rows in train / validation / test, and how they were drawn (data.split.split_record)
     source: str = "<memory>"
     best_epoch: int | None = None
     stop_reason: str | None = None

@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 from ..data.dataset import Dataset
 from ..data.encode import frame_to_matrix
 from ..data.load import _encode_target, _infer_column, infer_task, load_dataset, resolve_target
-from ..data.split import split
+from ..data.rowhash import row_hashes, seen_record
+from ..data.split import split, split_record, split_rows
 from ..data.validate import check_finite, missing_mask
 from ..errors import DataError
 from ..schema import Column, Schema, Task
@@ -45,6 +46,7 @@ class RankData:
     fingerprint: str
     source: str
     sharded_read: bool  # True when this rank read only its rows of the features
+    split: dict[str, Any] | None = None  # how the rows were split (data.split.split_record), the sizes included
 
 
 def part_bounds(n: int, world: int) -> list[tuple[int, int]]:
@@ -90,13 +92,15 @@ def from_dataset(ds: Dataset, comm: Any, *, val_size: float, test_size: float, s
     """This rank's contiguous block of each part of the single-process split of an in-memory dataset."""
     if ds.y is None:
         raise DataError("the dataset has no target; load it with target=COLUMN")
-    train, val, test = split(ds, val_size=val_size, test_size=test_size, seed=seed)
+    rows = split_rows(ds, val_size=val_size, test_size=test_size, seed=seed)
+    train, val, test = (ds.take(r) for r in rows)
     parts = {}
     for name, part in zip(PARTS, (train, val, test), strict=True):
         a, b = part_bounds(len(part), comm.world_size)[comm.rank]
         parts[name] = (part.X[a:b], part.y[a:b])
     sizes = {"train": len(train), "validation": len(val), "test": len(test)}
-    return RankData(ds.schema, parts, sizes, len(ds), ds.fingerprint, ds.source, sharded_read=False)
+    record = split_record(ds, rows, val_size=val_size, test_size=test_size, seed=seed)
+    return RankData(ds.schema, parts, sizes, len(ds), ds.fingerprint, ds.source, sharded_read=False, split=record)
 
 
 def _arrow_numeric(t: Any) -> bool:
@@ -186,5 +190,11 @@ def _parquet(
     top.update(f"sharded:{comm.world_size}".encode())
     for d in digests:
         top.update(d.tobytes())
-    return RankData(schema, parts, sizes, int(keep.sum()), top.hexdigest(), str(path), sharded_read=True)
+    # the rows trained on, by content: each rank hashes its train and validation rows, every rank gets them all
+    mine = np.concatenate([row_hashes(*parts["train"]), row_hashes(*parts["validation"])])
+    record = {**sizes, "rows": int(keep.sum()), "seed": int(seed), "val_size": float(val_size),
+              "test_size": float(test_size), "stratify": t is Task.CLASSIFICATION, "fingerprint": top.hexdigest(),
+              "seen": seen_record(np.concatenate(comm.gather(mine)))}
+    return RankData(schema, parts, sizes, int(keep.sum()), top.hexdigest(), str(path), sharded_read=True,
+                    split=record)
 

@@ -49,6 +49,9 @@ class CompareBody(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1, description="significance level")
     resamples: int = Field(default=2000, ge=1000, le=20000, description="paired bootstrap resamples")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    allow_training_rows: bool = Field(
+        default=False, description="evaluate on every row, even rows a compared version trained on (by default "
+        "those are left out, and a dataset with no row held out from every version is refused)")
 
 
 def _compare(yard: Any, body: CompareBody, dataset: str) -> Any:
@@ -59,7 +62,7 @@ def _compare(yard: Any, body: CompareBody, dataset: str) -> Any:
     ds = load_dataset(dataset, target=body.target)
     return compare_refs(
         yard.registry, list(body.refs), ds, metric=body.metric, alpha=body.alpha, resamples=body.resamples,
-        seed=body.seed,
+        seed=body.seed, allow_training_rows=body.allow_training_rows,
     )
 
 
@@ -73,7 +76,8 @@ def _entry(cid: str, comparison: Any) -> dict[str, Any]:
 def create_comparison(body: CompareBody, yard: YardDep, config: ConfigDep) -> dict[str, Any]:
     """Evaluate the versions on the same rows and save the result: ``{"id", "refs", "comparison"}``.
 
-    ``comparison`` has the shape of ``compare --json`` (leaderboard, paired tests, costs).
+    ``comparison`` has the shape of ``compare --json`` (leaderboard, paired tests, costs); its ``rows`` says
+    which rows were evaluated on: those none of the versions trained on, unless ``allow_training_rows``.
     """
     refs = [check_ref(r) for r in body.refs]
     dataset = resolve_dataset(body.dataset, config.data_roots)

@@ -288,7 +288,7 @@
       h("div", { class: "toolbar" },
         v.parent_id ? h("button", { class: "secondary", onclick: () => go("/compare", new URLSearchParams({ refs: `${v.parent_id.slice(0, 16)},${v.id.slice(0, 16)}`, dataset: v.source && !v.source.startsWith("<") ? v.source : "" })) }, "Compare with parent") : ""),
       h("div", { class: "grid2" },
-        h("div", { class: "card" }, h("h2", {}, "Record"), kv({ id: h("code", {}, v.id), parent: v.parent_id ? vlink(v.parent_id, v.parent_id.slice(0, 12)) : "root", data: v.source, fingerprint: v.fingerprint.slice(0, 16), seed: v.seed, artifact: h("code", {}, v.artifact.slice(0, 16) + "…"), "artifact bytes": v.artifact_size, split: JSON.stringify(v.split), description: v.description || "" })),
+        h("div", { class: "card" }, h("h2", {}, "Record"), kv({ id: h("code", {}, v.id), parent: v.parent_id ? vlink(v.parent_id, v.parent_id.slice(0, 12)) : "root", data: v.source, fingerprint: v.fingerprint.slice(0, 16), seed: v.seed, artifact: h("code", {}, v.artifact.slice(0, 16) + "…"), "artifact bytes": v.artifact_size, split: splitText(v.split), description: v.description || "" })),
         h("div", { class: "card" }, h("h2", {}, "Metrics (held-out)"), table([{ label: "metric", cell: (r) => r[0] }, { label: "value", num: true, cell: (r) => fmt(r[1]) }], Object.entries(scalars))),
         h("div", { class: "card" }, h("h2", {}, "Hyperparameters"), table([{ label: "param", cell: (r) => r[0] }, { label: "value", cell: (r) => JSON.stringify(r[1]) }], Object.entries(v.params))),
         h("div", { class: "card", id: "plot-training" }, h("h2", {}, "Training curve"), loss, metric, epochs.length ? h("p", { class: "muted" }, `${epochs.length} epochs; config ${JSON.stringify(v.fit_config)}`) : "")),
@@ -319,6 +319,13 @@
       pager(data, (o) => go(route.path, withParams(p, { offset: o }))));
   }
 
+  // how a version's rows were split: the part sizes and how they were drawn (never the row-hash record)
+  function splitText(s) {
+    const sizes = ["train", "validation", "test"].filter((k) => k in s).map((k) => `${k} ${s[k]}`).join(", ");
+    if (!("seed" in s)) return sizes + " (how the rows were drawn is not recorded)";
+    return `${sizes} of ${s.rows} rows (seed ${s.seed}, validation ${s.val_size}, test ${s.test_size}${s.stratify ? ", stratified" : ""})`;
+  }
+
   // ---------- comparisons ----------
   async function comparePage(route) {
     const p = route.params;
@@ -326,12 +333,13 @@
     const refs = h("input", { id: "refs", size: 50, value: p.get("refs") || "", placeholder: "churn/3, churn/4 or churn@production, 3f9a2c", "aria-label": "versions" });
     const ds = h("input", { id: "dataset", size: 40, list: "datasets", value: p.get("dataset") || "", placeholder: "sklearn:iris or data/test.csv", "aria-label": "dataset" });
     const target = h("input", { id: "target", size: 14, placeholder: "target column", "aria-label": "target" });
+    const allow = h("input", { id: "allow-training-rows", type: "checkbox", "aria-label": "allow training rows" });
     const msg = h("div");
     const run = h("button", { id: "run-compare" }, "Compare");
     run.addEventListener("click", async () => {
       run.disabled = true; msg.replaceChildren(h("p", { class: "muted" }, "evaluating… (rebuilding the versions from their artifacts)"));
       try {
-        const res = await api("/api/comparisons", { method: "POST", json: { refs: refs.value.split(/[\s,]+/).filter(Boolean), dataset: ds.value.trim(), target: target.value.trim() || null } });
+        const res = await api("/api/comparisons", { method: "POST", json: { refs: refs.value.split(/[\s,]+/).filter(Boolean), dataset: ds.value.trim(), target: target.value.trim() || null, allow_training_rows: allow.checked } });
         go("/comparisons/" + res.id);
       } catch (e) { msg.replaceChildren(errorBox(e)); run.disabled = false; }
     });
@@ -340,6 +348,7 @@
         h("p", { class: "muted" }, "Evaluate two or more versions on the same rows: paired tests, metric deltas with bootstrap intervals, cost."),
         h("div", { class: "toolbar" }, h("label", { for: "refs" }, "versions"), refs),
         h("div", { class: "toolbar" }, h("label", { for: "dataset" }, "dataset"), ds, target, run),
+        h("div", { class: "toolbar" }, allow, h("label", { for: "allow-training-rows" }, "also use rows a version trained on (by default they are left out)")),
         h("datalist", { id: "datasets" }, sets.items.map((d) => h("option", { value: d.dataset }))),
         h("p", { class: "muted" }, "files must lie under: " + sets.roots.join(", ")), msg),
       h("h2", {}, "Saved comparisons"),
@@ -419,6 +428,7 @@
     view.replaceChildren(h("a", { href: "#/compare" }, "← compare"),
       h("h1", {}, "Comparison: ", res.refs.join(" vs ")),
       h("p", { class: "muted" }, `${c.task} · ${c.n_rows} rows of ${c.data_source} · ranked by ${c.metric} (${c.higher_is_better ? "higher" : "lower"} is better) · ${c.resamples} bootstrap resamples · seed ${c.seed} · ${when(c.created_at)}`),
+      h("p", { id: "rows" }, c.rows ? c.rows.note : "rows not checked against the versions' training rows (saved before modelyard did)"),
       h("h2", {}, "Leaderboard"), h("div", { id: "leaderboard" }, leaderboard),
       h("h2", {}, "Pairwise tests"), h("div", { id: "pairs" }, pairs),
       diag, h("h2", {}, "Cost"), cost, dist ? h("h2", {}, "Weight distances") : "", dist);
