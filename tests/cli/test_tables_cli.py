@@ -119,13 +119,13 @@ def test_native_family_notes_impute_and_drop_missing_reports(files):
                     "n_estimators=5", "--drop-missing", "--json", "--no-register", cwd=files)
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
-    assert sum(doc["split"].values()) == 195
+    assert sum(doc["split"][k] for k in ("train", "validation", "test")) == 195
     assert doc["notes"] == [("dropped 5 of 200 rows: 1 without a value of target 'churned'; "
                              "4 with missing values ('monthly' (3 rows), 'plan' (1 rows))")]
     run = modelyard("train", "sparse.csv", "--target", "churned", "--model", "random_forest", "--set",
                     "n_estimators=5", "--drop-missing=force", "--json", "--no-register", cwd=files)
     assert run.returncode == 0, run.stderr
-    assert sum(json.loads(run.stdout)["split"].values()) == 99
+    assert sum(json.loads(run.stdout)["split"][k] for k in ("train", "validation", "test")) == 99
     run = modelyard("train", "sparse.csv", "--target", "churned", "--model", "random_forest", "--set",
                     "n_estimators=5", "--drop-columns", "age", "--drop-missing", "--json", "--no-register", cwd=files)
     assert run.returncode == 0, run.stderr
@@ -148,8 +148,8 @@ def test_tune_with_impute_and_class_weight(files):
                     "--study", "holes", "--json", "--store", str(files / "store-tune"), cwd=files)
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
-    assert doc["study"]["counts"]["complete"] == 2 and doc["version"]["ref"] == "holes/1"
-    show = modelyard("models", "show", "holes/1", "--json", "--store", str(files / "store-tune"), cwd=files)
+    assert doc["study"]["counts"]["complete"] == 2 and doc["version"]["ref"] == "holes-logistic_regression/1"
+    show = modelyard("models", "show", "holes-logistic_regression/1", "--json", "--store", str(files / "store-tune"), cwd=files)
     assert json.loads(show.stdout)["params"]["class_weight"] == "balanced"
     bad = modelyard("tune", "holes.csv", "--target", "churned", "--model", "logistic_regression", "--trials", "1",
                     "--store", str(files / "store-tune-bad"), cwd=files)

@@ -86,7 +86,7 @@ def test_bad_strategy_and_rows_without_target(gappy):
     df.loc[:9, "y"] = None
     result = my.train(my.load_dataset(df, target="y"), model="random_forest", params={"n_estimators": 5})
     assert result.notes == ("dropped 10 of 300 rows: 10 without a value of target 'y'",)
-    assert sum(result.split.values()) == 290
+    assert sum(result.split[k] for k in ("train", "validation", "test")) == 290
 
 
 def test_class_weight_is_a_recorded_hyperparameter(gappy):
