@@ -1,21 +1,69 @@
 """Turning raw tables (pandas, dicts, arrays) into the float32 matrix a Schema describes.
 
 Used twice: when a dataset is loaded (the schema is inferred) and when a trained model
-predicts on raw new rows (the stored schema is applied, unseen categories become -1).
+predicts on raw new rows (the stored schema is applied).
+
+Unseen categories at prediction time
+------------------------------------
+A value of a categorical column that training never saw (``"gold"`` when the model knows
+``basic`` and ``pro``) follows the ``unknown=`` policy, one of ``UNKNOWN_POLICIES``:
+
+``"error"``
+    refuse with a ``SchemaMismatchError`` naming the column, the values and the fix. The
+    serving endpoint (HTTP 422) and ``modelyard predict`` (exit 2) use it by default.
+``"warn"``
+    score the row as an unseen category (code ``-1``: all zeros in a one-hot encoding, a
+    value below every split threshold of an ordinal one) and emit an ``UnseenCategoryWarning``
+    naming the column, the number of rows and the values. ``Predictor.predict`` and the other
+    Python entry points use it by default; ``modelyard predict --unknown warn`` and
+    ``modelyard serve --unknown warn`` choose it explicitly.
+``"ignore"``
+    as ``"warn"``, silently (for callers that have already decided).
+
+A missing value (NaN, None, an empty string) where the model was trained without missing
+values is never scored silently either: in a numeric column it is refused; in a categorical
+column it follows the same policy as an unseen category (it is one: training saw no missing
+value). A model that handles missing values (``allow_missing=True``) gets NaN in ``X``.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError, SchemaMismatchError
-from ..schema import Schema
+from ..schema import Column, Schema
 from .validate import PREDICT_FIX, TRAIN_FIX, check_finite, missing_mask
 
-__all__ = ["as_matrix", "category_key", "frame_to_matrix", "to_frame"]
+__all__ = [
+    "DEFAULT_UNKNOWN",
+    "UNKNOWN_POLICIES",
+    "UnseenCategoryWarning",
+    "as_matrix",
+    "category_key",
+    "check_unknown_policy",
+    "frame_to_matrix",
+    "to_frame",
+]
+
+UNKNOWN_POLICIES = ("error", "warn", "ignore")
+DEFAULT_UNKNOWN = "warn"
+_MISSING = -2  # internal code of a missing value before the policy is applied
+
+
+class UnseenCategoryWarning(UserWarning):
+    """Rows held categories never seen in training and were scored as unseen (code -1)."""
+
+
+def check_unknown_policy(unknown: str) -> str:
+    """``unknown`` if it is one of ``UNKNOWN_POLICIES``, else DataError naming them."""
+    if unknown not in UNKNOWN_POLICIES:
+        raise DataError(f"unknown-category policy must be one of {', '.join(UNKNOWN_POLICIES)}, got {unknown!r}")
+    return unknown
 
 
 def to_frame(table: Any, columns: list[str] | None = None):
@@ -41,56 +89,192 @@ def to_frame(table: Any, columns: list[str] | None = None):
     return pd.DataFrame(arr, columns=columns if columns is not None else [f"x{i}" for i in range(arr.shape[1])])
 
 
-def frame_to_matrix(
-    frame: Any, schema: Schema, *, drop: NDArray[np.bool_] | None = None, training: bool = True
-) -> NDArray[np.float32]:
-    """The schema's feature columns of ``frame`` as float32 codes/values; refuses missing columns and NaN.
+def _column(frame: Any, name: str) -> NDArray:
+    """One column of a DataFrame or of a mapping of column name -> values, as a 1-D array."""
+    values = frame[name]
+    if hasattr(values, "to_numpy"):
+        return values.to_numpy()
+    arr = np.asarray(values)
+    if arr.dtype.kind in "US":  # numpy turns [1, "a", None] into strings: keep the values as they came
+        arr = np.array(values, dtype=object)
+    if arr.ndim != 1:
+        arr = np.asarray(list(values), dtype=object) if arr.ndim > 1 else arr.reshape(1)
+        if arr.ndim != 1:
+            raise SchemaMismatchError(f"column {name!r} must be a list of values, one per row; got nested lists")
+    return arr
 
-    When predicting (``training=False``) a missing categorical value is coded like an unseen
-    category (``-1``); a missing numeric value is refused either way.
+
+def _n_rows(frame: Any, schema: Schema) -> int:
+    if hasattr(frame, "shape"):
+        return int(frame.shape[0])
+    lengths = {c: len(frame[c]) if hasattr(frame[c], "__len__") and not isinstance(frame[c], str) else 1
+               for c in schema.feature_names}
+    distinct = sorted(set(lengths.values()))
+    if len(distinct) > 1:
+        a, b = sorted(lengths, key=lengths.get)[0], sorted(lengths, key=lengths.get)[-1]
+        raise SchemaMismatchError(
+            f"column {b!r} has {lengths[b]} values but column {a!r} has {lengths[a]}; give every column one value per row"
+        )
+    return distinct[0] if distinct else 0
+
+
+def frame_to_matrix(
+    frame: Any,
+    schema: Schema,
+    *,
+    drop: NDArray[np.bool_] | None = None,
+    training: bool = True,
+    unknown: str = DEFAULT_UNKNOWN,
+    allow_missing: bool = False,
+) -> NDArray[np.float32]:
+    """The schema's feature columns of ``frame`` (a DataFrame or a mapping of columns) as float32 codes/values.
+
+    Refuses missing columns and non-numeric values in numeric columns. When predicting
+    (``training=False``) unseen categories and missing values follow the module's policy
+    (``unknown``, ``allow_missing``); when training, missing values are refused.
     """
     import pandas as pd
 
-    missing = [c for c in schema.feature_names if c not in frame.columns]
+    check_unknown_policy(unknown)
+    missing = [c for c in schema.feature_names if c not in frame]
     if missing:
+        have = list(frame.columns) if hasattr(frame, "columns") else list(frame)
         raise SchemaMismatchError(
             f"the data lacks column(s) {', '.join(map(repr, missing))} that the model was trained on; "
-            f"it has {', '.join(map(str, frame.columns))}"
+            f"it has {', '.join(map(str, have)) or 'no columns'}"
         )
-    n = len(frame) if drop is None else int((~drop).sum())
+    n_all = _n_rows(frame, schema)
+    n = n_all if drop is None else int((~drop).sum())
     X = np.empty((n, len(schema.columns)), dtype=np.float32)
     for j, col in enumerate(schema.columns):
-        values = frame[col.name].to_numpy()
+        values = _column(frame, col.name)
         if drop is not None:
             values = values[~drop]
         if col.kind == "categorical":
             obj = values.astype(object) if values.dtype.kind in "fc" else values
             if training:
                 check_finite(col.name, obj)
-            missing = missing_mask(obj)
-            lookup = {c: i for i, c in enumerate(col.categories or ())}
-            X[:, j] = [-1 if m else lookup.get(category_key(v), -1) for v, m in zip(values, missing, strict=True)]
+            X[:, j] = _category_codes(col, values, unknown=unknown, allow_missing=allow_missing and not training)
         else:
             if values.dtype.kind not in "biuf":
                 try:
                     values = pd.to_numeric(pd.Series(values), errors="raise").to_numpy()
                 except (ValueError, TypeError) as e:
+                    bad = _first_non_numeric(values)
                     raise SchemaMismatchError(
-                        f"column {col.name!r} must be numeric as in training, but holds {values[:1][0]!r}; "
+                        f"column {col.name!r} must be numeric as in training, but holds {bad!r}; "
                         "fix the column's values"
                     ) from e
-            check_finite(col.name, values, fix=TRAIN_FIX if training else PREDICT_FIX)
-            with np.errstate(over="ignore"):
+            if allow_missing and not training:
+                values = np.asarray(values, dtype=np.float64)
+                if np.isinf(values).any():
+                    check_finite(col.name, np.where(np.isnan(values), 0.0, values), fix=PREDICT_FIX)
+            else:
+                check_finite(col.name, values, fix=TRAIN_FIX if training else PREDICT_FIX)
+            with np.errstate(over="ignore", invalid="ignore"):
                 X[:, j] = values
-            if not np.isfinite(X[:, j]).all():
+            if np.isinf(X[:, j]).any():
                 raise DataError(
                     f"column {col.name!r} has values too large for float32 (|x| > 3.4e38); rescale the column"
                 )
     return X
 
 
-def as_matrix(table: Any, schema: Schema) -> NDArray[np.float32]:
-    """Raw rows in any table type as the float32 matrix of ``schema`` (a numeric 2-D array passes through)."""
+def _first_non_numeric(values: NDArray) -> Any:
+    import pandas as pd
+
+    for v in values:
+        if v is None or (isinstance(v, float)):
+            continue
+        try:
+            pd.to_numeric(pd.Series([v]), errors="raise")
+        except (ValueError, TypeError):
+            return v
+    return values[:1][0] if len(values) else None
+
+
+def _category_codes(col: Column, values: NDArray, *, unknown: str, allow_missing: bool) -> NDArray[np.float32]:
+    """Codes of one categorical column: index into ``col.categories``, -1 unseen, NaN missing (if allowed)."""
+    import pandas as pd
+
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    lookup = {c: i for i, c in enumerate(col.categories or ())}
+    if n == 1:  # one row (serving): a dict look-up beats factorizing
+        v = values[0]
+        uniques, index = [v], np.zeros(1, dtype=np.int64)
+    else:
+        index, uniques = pd.factorize(values, use_na_sentinel=True)  # None/NaN -> -1
+        uniques = list(uniques)
+    lut = np.empty(len(uniques) + 1, dtype=np.float32)
+    unseen: list[str] = []
+    for i, v in enumerate(uniques):
+        if missing_mask(np.array([v], dtype=object))[0]:
+            lut[i] = _MISSING
+            continue
+        key = category_key(v)
+        code = lookup.get(key)
+        if code is None:
+            unseen.append(key)
+            lut[i] = -1
+        else:
+            lut[i] = code
+    lut[-1] = _MISSING  # the factorize sentinel
+    codes = lut[index]
+    is_missing = codes == _MISSING
+    n_missing = int(is_missing.sum())
+    if n_missing and allow_missing:
+        codes[is_missing] = np.nan
+    elif n_missing:
+        codes[is_missing] = -1
+    n_unseen = int((codes == -1).sum()) - (0 if allow_missing else n_missing)
+    if unseen or (n_missing and not allow_missing):
+        _apply_policy(col, unseen, n_unseen, 0 if allow_missing else n_missing, n, unknown)
+    return codes
+
+
+def _apply_policy(col: Column, unseen: list[str], n_unseen: int, n_missing: int, n: int, unknown: str) -> None:
+    """Refuse or warn about unseen categories / missing values in ``col`` as ``unknown`` says."""
+    if unknown == "ignore":
+        return
+    shown = ", ".join(repr(u) for u in sorted(unseen)[:5]) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
+    known = ", ".join(map(str, (col.categories or ())[:10])) + (", ..." if len(col.categories or ()) > 10 else "")
+    parts = []
+    if n_unseen:
+        parts.append(f"{n_unseen} of {n} row(s) hold categories never seen in training ({shown})")
+    if n_missing:
+        parts.append(f"{n_missing} of {n} row(s) have a missing value, which training never saw")
+    problem = f"column {col.name!r}: " + " and ".join(parts)
+    if unknown == "error":
+        raise SchemaMismatchError(
+            f"{problem}; use one of the known categories ({known}), or accept them as unseen with "
+            "--unknown warn (Python: unknown='warn')"
+        )
+    warnings.warn(
+        f"{problem}; they are scored as an unseen category (code -1); pass unknown='error' to refuse them",
+        UnseenCategoryWarning, stacklevel=_caller_level(),
+    )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside modelyard, so a warning points at the user's call."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("modelyard."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def as_matrix(
+    table: Any, schema: Schema, *, unknown: str = DEFAULT_UNKNOWN, allow_missing: bool = False
+) -> NDArray[np.float32]:
+    """Raw rows in any table type as the float32 matrix of ``schema`` (a numeric 2-D array passes through).
+
+    A mapping of column name -> values is read as it is (no pandas frame is built); see the module
+    docstring for ``unknown`` and ``allow_missing``.
+    """
     if isinstance(table, np.ndarray) and table.dtype.kind in "biuf":
         arr = table.reshape(1, -1) if table.ndim == 1 else table
         if arr.ndim != 2 or arr.shape[1] != len(schema.columns):
@@ -99,11 +283,14 @@ def as_matrix(table: Any, schema: Schema) -> NDArray[np.float32]:
                 f"({', '.join(schema.feature_names[:10])}{', ...' if len(schema.columns) > 10 else ''})"
             )
         X = np.asarray(arr, dtype=np.float32)
-        if not np.isfinite(X).all():
-            j = int(np.where(~np.isfinite(X).all(axis=0))[0][0])
+        bad = np.isinf(X) if allow_missing else ~np.isfinite(X)
+        if bad.any():
+            j = int(np.where(bad.any(axis=0))[0][0])
             check_finite(schema.feature_names[j], X[:, j], fix=PREDICT_FIX)
         return X
-    return frame_to_matrix(to_frame(table, schema.feature_names), schema, training=False)
+    if not isinstance(table, Mapping):
+        table = to_frame(table, schema.feature_names)
+    return frame_to_matrix(table, schema, training=False, unknown=unknown, allow_missing=allow_missing)
 
 
 def category_key(v: Any) -> str:
