@@ -15,7 +15,7 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # command name -> module under modelyard.cli; each module has add_parser(subparsers) and run(args) -> int
-COMMANDS = ("train", "models", "tune", "studies", "compare", "comparisons", "ui")
+COMMANDS = ("train", "models", "tune", "studies", "compare", "comparisons", "ui", "predict", "serve", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,15 +107,16 @@ def _column(frame: Any, name: str) -> NDArray:
 def _n_rows(frame: Any, schema: Schema) -> int:
     if hasattr(frame, "shape"):
         return int(frame.shape[0])
-    lengths = {c: len(frame[c]) if hasattr(frame[c], "__len__") and not isinstance(frame[c], str) else 1
-               for c in schema.feature_names}
-    distinct = sorted(set(lengths.values()))
-    if len(distinct) > 1:
-        a, b = sorted(lengths, key=lengths.get)[0], sorted(lengths, key=lengths.get)[-1]
+    lengths = [len(frame[c]) if hasattr(frame[c], "__len__") and not isinstance(frame[c], str) else 1
+               for c in schema.feature_names]
+    if lengths and min(lengths) != max(lengths):
+        a = schema.feature_names[lengths.index(min(lengths))]
+        b = schema.feature_names[lengths.index(max(lengths))]
         raise SchemaMismatchError(
-            f"column {b!r} has {lengths[b]} values but column {a!r} has {lengths[a]}; give every column one value per row"
+            f"column {b!r} has {max(lengths)} values but column {a!r} has {min(lengths)}; "
+            "give every column one value per row"
         )
-    return distinct[0] if distinct else 0
+    return lengths[0] if lengths else 0
 
 
 def frame_to_matrix(
@@ -146,6 +147,7 @@ def frame_to_matrix(
     n_all = _n_rows(frame, schema)
     n = n_all if drop is None else int((~drop).sum())
     X = np.empty((n, len(schema.columns)), dtype=np.float32)
+    numeric: list[int] = []
     for j, col in enumerate(schema.columns):
         values = _column(frame, col.name)
         if drop is not None:
@@ -155,28 +157,32 @@ def frame_to_matrix(
             if training:
                 check_finite(col.name, obj)
             X[:, j] = _category_codes(col, values, unknown=unknown, allow_missing=allow_missing and not training)
-        else:
+            continue
+        if values.dtype.kind not in "biuf":
+            try:
+                values = pd.to_numeric(pd.Series(values), errors="raise").to_numpy()
+            except (ValueError, TypeError) as e:
+                raise SchemaMismatchError(
+                    f"column {col.name!r} must be numeric as in training, but holds {_first_non_numeric(values)!r}; "
+                    "fix the column's values"
+                ) from e
+        with np.errstate(over="ignore", invalid="ignore"):
+            X[:, j] = values
+        numeric.append(j)
+    if numeric:  # one check over every numeric column; the slow path below only names the culprit
+        block = X[:, numeric] if len(numeric) < X.shape[1] else X
+        bad = np.isinf(block) if allow_missing and not training else ~np.isfinite(block)
+        if bad.any():
+            j = numeric[int(np.flatnonzero(bad.any(axis=0))[0])]
+            name = schema.columns[j].name
+            values = _column(frame, name)
+            values = values[~drop] if drop is not None else values
             if values.dtype.kind not in "biuf":
-                try:
-                    values = pd.to_numeric(pd.Series(values), errors="raise").to_numpy()
-                except (ValueError, TypeError) as e:
-                    bad = _first_non_numeric(values)
-                    raise SchemaMismatchError(
-                        f"column {col.name!r} must be numeric as in training, but holds {bad!r}; "
-                        "fix the column's values"
-                    ) from e
+                values = pd.to_numeric(pd.Series(values)).to_numpy()
             if allow_missing and not training:
-                values = np.asarray(values, dtype=np.float64)
-                if np.isinf(values).any():
-                    check_finite(col.name, np.where(np.isnan(values), 0.0, values), fix=PREDICT_FIX)
-            else:
-                check_finite(col.name, values, fix=TRAIN_FIX if training else PREDICT_FIX)
-            with np.errstate(over="ignore", invalid="ignore"):
-                X[:, j] = values
-            if np.isinf(X[:, j]).any():
-                raise DataError(
-                    f"column {col.name!r} has values too large for float32 (|x| > 3.4e38); rescale the column"
-                )
+                values = np.where(np.isnan(values), 0.0, values)
+            check_finite(name, values, fix=TRAIN_FIX if training else PREDICT_FIX)
+            raise DataError(f"column {name!r} has values too large for float32 (|x| > 3.4e38); rescale the column")
     return X
 
 
