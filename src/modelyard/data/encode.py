@@ -148,27 +148,27 @@ def frame_to_matrix(
     n = n_all if drop is None else int((~drop).sum())
     X = np.empty((n, len(schema.columns)), dtype=np.float32)
     numeric: list[int] = []
-    for j, col in enumerate(schema.columns):
-        values = _column(frame, col.name)
-        if drop is not None:
-            values = values[~drop]
-        if col.kind == "categorical":
-            obj = values.astype(object) if values.dtype.kind in "fc" else values
-            if training:
-                check_finite(col.name, obj)
-            X[:, j] = _category_codes(col, values, unknown=unknown, allow_missing=allow_missing and not training)
-            continue
-        if values.dtype.kind not in "biuf":
-            try:
-                values = pd.to_numeric(pd.Series(values), errors="raise").to_numpy()
-            except (ValueError, TypeError) as e:
-                raise SchemaMismatchError(
-                    f"column {col.name!r} must be numeric as in training, but holds {_first_non_numeric(values)!r}; "
-                    "fix the column's values"
-                ) from e
-        with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # too large for float32: inf, reported below
+        for j, col in enumerate(schema.columns):
+            values = _column(frame, col.name)
+            if drop is not None:
+                values = values[~drop]
+            if col.kind == "categorical":
+                obj = values.astype(object) if values.dtype.kind in "fc" else values
+                if training:
+                    check_finite(col.name, obj)
+                X[:, j] = _category_codes(col, values, unknown=unknown, allow_missing=allow_missing and not training)
+                continue
+            if values.dtype.kind not in "biuf":
+                try:
+                    values = pd.to_numeric(pd.Series(values), errors="raise").to_numpy()
+                except (ValueError, TypeError) as e:
+                    raise SchemaMismatchError(
+                        f"column {col.name!r} must be numeric as in training, but holds {_first_non_numeric(values)!r}; "
+                        "fix the column's values"
+                    ) from e
             X[:, j] = values
-        numeric.append(j)
+            numeric.append(j)
     if numeric:  # one check over every numeric column; the slow path below only names the culprit
         block = X[:, numeric] if len(numeric) < X.shape[1] else X
         bad = np.isinf(block) if allow_missing and not training else ~np.isfinite(block)
@@ -288,7 +288,8 @@ def as_matrix(
                 f"the array has shape {table.shape} but the model expects {len(schema.columns)} feature columns "
                 f"({', '.join(schema.feature_names[:10])}{', ...' if len(schema.columns) > 10 else ''})"
             )
-        X = np.asarray(arr, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            X = np.asarray(arr, dtype=np.float32)
         bad = np.isinf(X) if allow_missing else ~np.isfinite(X)
         if bad.any():
             j = int(np.where(bad.any(axis=0))[0][0])

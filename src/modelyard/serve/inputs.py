@@ -41,8 +41,12 @@ def media_type(content_type: str | None) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def decode_body(body: bytes, content_type: str | None, schema: Schema) -> tuple[Mapping[str, Any], int, dict[str, Any]]:
-    """``(columns, n_rows, options)`` from a request body; options are the JSON body's other keys (``proba``)."""
+def decode_body(body: bytes, content_type: str | None, schema: Schema) -> tuple[Any, int, dict[str, Any]]:
+    """``(columns, n_rows, options)`` from a request body; options are the JSON body's other keys (``proba``).
+
+    ``columns`` is a mapping of column name -> values, or (rows of an all-numeric schema) a float
+    matrix with the columns in schema order.
+    """
     kind = media_type(content_type)
     if kind in JSON_TYPES or kind.endswith("+json"):
         return from_json(body, schema)
@@ -59,7 +63,7 @@ class UnsupportedMediaType(MalformedBody):
     """A body type other than JSON, Arrow or Parquet (HTTP 415)."""
 
 
-def from_json(body: bytes, schema: Schema) -> tuple[Mapping[str, Any], int, dict[str, Any]]:
+def from_json(body: bytes, schema: Schema) -> tuple[Any, int, dict[str, Any]]:
     """Decode a JSON body in the records or the column form."""
     import orjson
 
@@ -91,7 +95,7 @@ def from_json(body: bytes, schema: Schema) -> tuple[Mapping[str, Any], int, dict
     return cols, max(n, 0), options
 
 
-def _records(rows: list[dict[str, Any]], schema: Schema) -> Mapping[str, Any]:
+def _records(rows: list[dict[str, Any]], schema: Schema) -> Any:
     names = schema.feature_names
     if not rows:
         return {n: [] for n in names}
@@ -101,7 +105,7 @@ def _records(rows: list[dict[str, Any]], schema: Schema) -> Mapping[str, Any]:
         except (KeyError, TypeError, ValueError):
             pass  # fall through for the precise message
         else:
-            return _Matrix(X, names)
+            return X  # a numeric matrix in schema order: the encoder checks its width and values
     out: dict[str, list[Any]] = {n: [] for n in names}
     for i, r in enumerate(rows):
         for n in names:
@@ -116,27 +120,6 @@ def _records(rows: list[dict[str, Any]], schema: Schema) -> Mapping[str, Any]:
                 raise SchemaMismatchError(f"row {i}, column {n!r} holds a {type(v).__name__}; send one plain value")
             out[n].append(v)
     return out
-
-
-class _Matrix(Mapping[str, NDArray]):
-    """Numeric rows already in one float64 matrix, seen as a mapping of columns."""
-
-    def __init__(self, X: NDArray, names: list[str]):
-        self.X = X
-        self.shape = X.shape
-        self._index = {n: j for j, n in enumerate(names)}
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._index
-
-    def __getitem__(self, name: str) -> NDArray:
-        return self.X[:, self._index[name]]
-
-    def __iter__(self):
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._index)
 
 
 def _from_arrow(body: bytes, schema: Schema, *, parquet: bool) -> tuple[Mapping[str, Any], int]:
