@@ -53,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import sys
 
-    from modelyard.errors import ModelyardError, ParamError
-    from modelyard.server.runner import require_web_extra
+    import importlib.util
 
-    require_web_extra("modelyard serve")
+    from modelyard.errors import ModelyardError, ParamError
+
+    if importlib.util.find_spec("uvicorn") is None:
+        raise ModelyardError("modelyard serve needs uvicorn; pip install 'modelyard[serve]'")
     from modelyard.server.security import TOKEN_FILE, is_loopback, load_or_create_token
     from modelyard.server.serving_run import ServeSettings, build_app, run_serving
     from modelyard.yard import Yard

@@ -33,11 +33,14 @@ FORMATS = ("onnx", "safetensors")
 
 def onnx_model(predictor: Predictor, *, description: str = "") -> Any:
     """The ONNX model of ``predictor``: one input per raw column, ``label`` + ``probabilities`` or ``prediction`` out."""
-    from onnx import TensorProto
+    exporter = exporter_for(predictor)  # refuses before any work
+    try:
+        from onnx import TensorProto
+    except ImportError:
+        raise ModelError("ONNX export needs the onnx package; pip install 'modelyard[onnx]'") from None
 
     from .graph import build_inputs, encode_columns
 
-    exporter = exporter_for(predictor)  # refuses before any work
     g = GraphBuilder()
     x = encode_columns(g, predictor, build_inputs(g, predictor))
     head: Head = exporter(g, predictor, x)
