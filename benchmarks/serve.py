@@ -19,11 +19,12 @@ thread each: ``modelyard serve bench@production --workers 2`` and ``mlflow model
 
 1. single row: ``wrk -t 2 -c 8`` (8 concurrent keep-alive connections) posts one row for
    ``--duration`` seconds (modelyard ``{"rows": [...]}``, MLflow ``{"dataframe_records": [...]}``);
-   requests/s, p50 and p99 latency from wrk; median over ``--repeats`` alternating runs.
+   requests/s, p50 and p99 latency from wrk; median over ``--repeats`` runs. All servers are up
+   at once and the runs alternate between them, so a shared machine's load drift hits each alike.
 2. 10,000 rows: one request, end to end in a client (httpx: send the JSON body, receive and
    parse the answer), median of ``--repeats * 3``; modelyard also with an Arrow IPC body.
 3. alias switches: ``bench@production`` moves 20 times between bench/1 and bench/2 (every
-   0.5 s, the server polling the alias every 0.2 s) while wrk runs the single-row load;
+   0.6 s; this server polls the alias every 0.2 s) while wrk runs the single-row load;
    failed requests = wrk's non-2xx answers plus socket errors.
 4. batch: ``modelyard predict bench@production FILE.parquet --out OUT.parquet`` vs
    ``mlflow models predict -m DIR -i FILE.csv -t csv -o OUT.json --env-manager local`` on the
@@ -38,6 +39,7 @@ thread each: ``modelyard serve bench@production --workers 2`` and ``mlflow model
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -151,9 +153,9 @@ class Server:
                 continue
 
 
-def modelyard_server(store: str, port: int, workers: int = 2) -> Server:
+def modelyard_server(store: str, port: int, workers: int = 2, poll: float = 1.0) -> Server:
     cmd = [sys.executable, "-m", "modelyard", "serve", "bench@production", "--port", str(port), "--workers",
-           str(workers), "--threads", "1", "--poll", "0.2", "--store", store]
+           str(workers), "--threads", "1", "--poll", str(poll), "--store", store]
     return Server(cmd, f"http://127.0.0.1:{port}", "/health")
 
 
@@ -287,30 +289,31 @@ def main() -> None:
             servers["fastapi"] = lambda p: fastapi_server(store, p)
             one["fastapi"], big["fastapi"] = one["modelyard"], big["modelyard"]
         single: dict[str, list[dict[str, float]]] = {k: [] for k in servers}
-        request10k: dict[str, float] = {}
-        for name, make in servers.items():
-            port = free_port()
-            with make(port) as server:
-                import httpx
+        request10k: dict[str, list[float]] = {k: [] for k in [*servers, "modelyard (Arrow body)"]}
+        with contextlib.ExitStack() as stack:  # every server up at once; runs alternate, so load drift hits all alike
+            running = {name: stack.enter_context(make(free_port())) for name, make in servers.items()}
+            urls = {name: srv.url + ("/invocations" if name == "mlflow" else "/predict") for name, srv in running.items()}
+            import httpx
 
-                answer = httpx.post(server.url + ("/invocations" if name == "mlflow" else "/predict"), content=one[name],
-                                    headers={"content-type": "application/json"}).json()
+            for name, url in urls.items():
+                answer = httpx.post(url, content=one[name], headers={"content-type": "application/json"}).json()
                 print(f"{name}: one row -> {answer}", file=sys.stderr)
                 if "predictions" not in answer:
                     raise RuntimeError(f"{name} did not answer the row: {answer}")
-                path = "/invocations" if name == "mlflow" else "/predict"
-                wrk(server.url + path, one[name], 2, folder)  # warm-up
-                for _ in range(args.repeats):
-                    single[name].append(wrk(server.url + path, one[name], args.duration, folder))
-                request10k[name] = timed_post(server.url + path, big[name], "application/json", args.repeats * 3)
-                if name == "modelyard":
-                    request10k["modelyard (Arrow body)"] = timed_post(server.url + path, arrow_body(ds, 10_000),
-                                                                      "application/vnd.apache.arrow.stream", args.repeats * 3)
-                    results["switches"] = alias_switches(store, server.url, one[name], args.switches, folder)
+                wrk(url, one[name], 2, folder)  # warm-up
+            for _ in range(args.repeats):
+                for name, url in urls.items():
+                    single[name].append(wrk(url, one[name], args.duration, folder))
+                for name, url in urls.items():
+                    request10k[name].append(timed_post(url, big[name], "application/json", 3))
+                request10k["modelyard (Arrow body)"].append(timed_post(urls["modelyard"], arrow_body(ds, 10_000),
+                                                                       "application/vnd.apache.arrow.stream", 3))
+        with modelyard_server(store, free_port(), poll=0.2) as server:
+            results["switches"] = alias_switches(store, server.url, one["modelyard"], args.switches, folder)
+        results["request_10k_s"] = {k: statistics.median(v) for k, v in request10k.items()}
         if args.frameworks:
             results["framework_cpu_us"] = framework_cpu(store, one["modelyard"])
         results["single_row"] = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in single.items()}
-        results["request_10k_s"] = request10k
         if args.rows:
             results["batch"] = batch(ds, store, model_dir, folder, args.rows,
                                      [int(x) for x in args.memory_rows.split(",") if x])
@@ -379,7 +382,7 @@ def arrow_body(ds: Any, n: int) -> bytes:
 
 
 def alias_switches(store: str, url: str, body: bytes, n: int, folder: Path) -> dict[str, Any]:
-    """Move bench@production ``n`` times every 0.5 s while wrk posts single rows; count failed requests."""
+    """Move bench@production ``n`` times every 0.6 s while wrk posts single rows; count failed requests."""
     import threading
 
     import httpx
@@ -390,7 +393,7 @@ def alias_switches(store: str, url: str, body: bytes, n: int, folder: Path) -> d
     out: dict[str, Any] = {}
 
     def load() -> None:
-        out.update(wrk(url + "/predict", body, n * 0.5 + 3, folder))
+        out.update(wrk(url + "/predict", body, n * 0.6 + 3, folder))
 
     t = threading.Thread(target=load)
     t.start()
@@ -398,7 +401,7 @@ def alias_switches(store: str, url: str, body: bytes, n: int, folder: Path) -> d
     with Yard(store) as yard:
         for i in range(n):
             yard.registry.set_alias("bench", "production", "bench/2" if i % 2 == 0 else "bench/1")
-            time.sleep(0.5)
+            time.sleep(0.6)
             seen.add(httpx.get(url + "/health").json()["version"]["ref"])
         yard.registry.set_alias("bench", "production", "bench/1")
     t.join()

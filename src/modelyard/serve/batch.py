@@ -136,7 +136,7 @@ def _reader(src: Path, predictor: Predictor, keep: list[str], batch_rows: int) -
         from .inputs import table_columns
 
         try:
-            pf = pq.ParquetFile(src)
+            pf = pq.ParquetFile(src, pre_buffer=False)  # pre-buffering keeps every row group read so far
         except Exception as e:
             raise DataError(f"cannot read {str(src)!r} as Parquet ({' '.join(str(e).split())[:200]}); check the file") from e
         _check_columns(pf.schema_arrow.names, predictor, keep, repr(str(src)))
@@ -186,7 +186,7 @@ def _output_table(kept: dict[str, Any], scores: Any) -> Any:
     for k, v in kept.items():
         cols[k] = v if isinstance(v, (pa.Array, pa.ChunkedArray)) else pa.array(v)
     p = scores.predictions
-    cols["prediction"] = pa.array(p) if p.dtype.kind in "biuf" else pa.array(p.tolist())
+    cols["prediction"] = pa.array(p) if p.dtype.kind in "biuf" else pa.array(p.tolist())  # faster than from <U
     if scores.probabilities is not None:
         for name, j in zip(proba_columns(scores.classes or ()), range(scores.probabilities.shape[1]), strict=True):
             cols[name] = pa.array(scores.probabilities[:, j])
