@@ -84,3 +84,15 @@ def test_load_model_at_the_top_level(store):
     np.testing.assert_array_equal(model.predict_proba(IRIS_ROW), yard.registry.load_model("iris/1").predict_proba(IRIS_ROW))
     assert my.load_model("iris/2", store=yard).family == "mlp"  # a Yard works too
     assert "load_model" in my.__all__
+
+
+def test_an_alias_that_disappears_keeps_the_version_and_is_logged_once(store, caplog):
+    yard, v = store
+    holder = ModelHolder(yard.registry, "iris@production")
+    yard.registry.unset_alias("iris", "production")
+    with caplog.at_level(logging.WARNING, logger="modelyard.serve"):
+        assert holder.check() is False and holder.check() is False
+    assert holder.current.id == v["v1"].id
+    assert len([r for r in caplog.records if "cannot resolve iris@production" in r.getMessage()]) == 1
+    yard.registry.set_alias("iris", "production", v["v2"].ref)
+    assert holder.check() is True and holder.current.id == v["v2"].id

@@ -93,6 +93,7 @@ class ModelHolder:
         self.follows = "@" in ref
         self._current = load_version(registry, ref)
         self._refused: str | None = None  # a version id that failed to load, not retried until the alias moves
+        self._problem: str | None = None  # the last resolve error logged
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.switches = 0
@@ -109,8 +110,11 @@ class ModelHolder:
         try:
             target = self.registry.resolve(self.ref).id
         except ModelyardError as e:
-            log.warning("cannot resolve %s (%s); still serving %s", self.ref, e, self._current.ref)
+            if str(e) != self._problem:  # say it once, not at every poll
+                log.warning("cannot resolve %s (%s); still serving %s", self.ref, e, self._current.ref)
+                self._problem = str(e)
             return False
+        self._problem = None
         old = self._current
         if target == old.id or target == self._refused:
             return False
