@@ -124,7 +124,9 @@ class Server:
 
     def __init__(self, cmd: list[str], url: str, ready: str, env: dict[str, str] | None = None):
         self.url, self.ready = url, ready
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        # stderr to a file, never an unread pipe: a full pipe would block a worker that logs
+        self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log,
                                      env={**os.environ, **(env or {})}, start_new_session=True)
 
     def __enter__(self) -> Server:
@@ -133,7 +135,7 @@ class Server:
         deadline = time.monotonic() + 120
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read()[-2000:]}")
+                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-2000:]}")
             try:
                 if httpx.get(self.url + self.ready, timeout=2).status_code == 200:
                     return self
@@ -151,6 +153,11 @@ class Server:
                 break
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 continue
+        self.log.close()
+        text = Path(self.log.name).read_text(errors="replace")
+        Path(self.log.name).unlink()
+        if text.strip():
+            print(f"--- stderr of {self.url} (last lines) ---\n{text[-1500:]}", file=sys.stderr)
 
 
 def modelyard_server(store: str, port: int, workers: int = 2, poll: float = 1.0) -> Server:
@@ -301,10 +308,10 @@ def main() -> None:
                 if "predictions" not in answer:
                     raise RuntimeError(f"{name} did not answer the row: {answer}")
                 wrk(url, one[name], 2, folder)  # warm-up
-            for _ in range(args.repeats):
-                for name, url in urls.items():
-                    single[name].append(wrk(url, one[name], args.duration, folder))
-                for name, url in urls.items():
+            names = list(urls)
+            for rep in range(args.repeats):
+                for name in names[rep % len(names):] + names[: rep % len(names)]:  # each server leads one round
+                    single[name].append(wrk(urls[name], one[name], args.duration, folder))
                     request10k[name].append(timed_post(url, big[name], "application/json", 3))
                 request10k["modelyard (Arrow body)"].append(timed_post(urls["modelyard"], arrow_body(ds, 10_000),
                                                                        "application/vnd.apache.arrow.stream", 3))
@@ -314,6 +321,7 @@ def main() -> None:
         if args.frameworks:
             results["framework_cpu_us"] = framework_cpu(store, one["modelyard"])
         results["single_row"] = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in single.items()}
+        results["single_row_runs"] = single
         if args.rows:
             results["batch"] = batch(ds, store, model_dir, folder, args.rows,
                                      [int(x) for x in args.memory_rows.split(",") if x])
