@@ -312,6 +312,7 @@ def main() -> None:
             for rep in range(args.repeats):
                 for name in names[rep % len(names):] + names[: rep % len(names)]:  # each server leads one round
                     single[name].append(wrk(urls[name], one[name], args.duration, folder))
+                for name, url in urls.items():
                     request10k[name].append(timed_post(url, big[name], "application/json", 3))
                 request10k["modelyard (Arrow body)"].append(timed_post(urls["modelyard"], arrow_body(ds, 10_000),
                                                                        "application/vnd.apache.arrow.stream", 3))
