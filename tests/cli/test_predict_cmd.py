@@ -102,12 +102,12 @@ def test_an_unseen_category_stops_the_run_with_exit_2_and_leaves_no_file(store, 
     bad.loc[250, "plan"] = "platinum"
     bad.to_parquet(tmp_path / "bad.parquet", row_group_size=64)
     out = tmp_path / "out.parquet"
-    code, stdout, err = _run(capsys, "predict", "churn/1", tmp_path / "bad.parquet", "--out", out,
-                             "--store", folder / "store")
+    code, _, err = _run(capsys, "predict", "churn/1", tmp_path / "bad.parquet", "--out", out,
+                        "--store", folder / "store")
     assert code == 2 and "Traceback" not in err
     assert "column 'plan': 1 of" in err and "'platinum'" in err and "--unknown warn" in err
     assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "bad.parquet"]
-    code, stdout, err = _run(capsys, "predict", "churn/1", tmp_path / "bad.parquet", "--out", out, "--unknown", "warn",
+    code, _, err = _run(capsys, "predict", "churn/1", tmp_path / "bad.parquet", "--out", out, "--unknown", "warn",
                              "--store", folder / "store")
     assert code == 0 and "warning: column 'plan'" in err and "'platinum'" in err and out.exists()
 

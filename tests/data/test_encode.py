@@ -85,13 +85,13 @@ def test_numeric_looking_categories_match_between_training_and_prediction():
 
 
 # --- the unseen-category policy (data/encode.py's docstring) -------------------------------------------------
-import warnings  # noqa: E402
+import warnings
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from modelyard.data.encode import UNKNOWN_POLICIES, UnseenCategoryWarning, as_matrix  # noqa: E402
-from modelyard.schema import Column, Schema, Task  # noqa: E402
+from modelyard.data.encode import UNKNOWN_POLICIES, UnseenCategoryWarning, as_matrix
+from modelyard.schema import Column, Schema, Task
 
 SCHEMA = Schema((Column("plan", "categorical", "str", ("basic", "pro")), Column("monthly", "numeric", "float64")),
                 "y", Task.CLASSIFICATION, ("no", "yes"))

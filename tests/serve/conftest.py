@@ -18,7 +18,7 @@ def _one_torch_thread():
 def build_store(folder):
     """(yard, {"v1", "v2", "bad"}): iris logistic regressions 1 and 2, and 3 whose weights fail their checksum."""
     import modelyard as my
-    import modelyard.store.versions  # noqa: F401
+    import modelyard.store.versions
     from modelyard.testing.results import overwrite_artifact
     from modelyard.yard import Yard
 

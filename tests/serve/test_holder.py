@@ -71,6 +71,7 @@ def test_the_follower_thread_switches_by_itself(store):
 
 def test_loading_a_corrupt_or_unknown_version_directly_fails_clearly(store):
     yard, v = store
+    assert v["bad"].ref == "iris/3"
     with pytest.raises(CorruptArtifactError, match=r"cannot load iris/3 .*corrupted"):
         load_version(yard.registry, v["bad"].ref)
     with pytest.raises(NotFoundError):
@@ -78,7 +79,7 @@ def test_loading_a_corrupt_or_unknown_version_directly_fails_clearly(store):
 
 
 def test_load_model_at_the_top_level(store):
-    yard, v = store
+    yard, _ = store
     model = my.load_model("iris@production", store=yard.db.engine.url.database.rsplit("/", 1)[0])
     assert isinstance(model, my.Predictor) and model.schema.classes == ("setosa", "versicolor", "virginica")
     np.testing.assert_array_equal(model.predict_proba(IRIS_ROW), yard.registry.load_model("iris/1").predict_proba(IRIS_ROW))

@@ -104,7 +104,7 @@ def test_records_columns_arrow_and_parquet_bodies_score_like_the_registry(store,
 
 
 def test_health_metadata_and_openapi(store, live):
-    yard, v, ds = store
+    _, v, ds = store
     url, _ = live("iris@production")
     with httpx.Client(base_url=url) as c:
         h = c.get("/health").json()
@@ -122,8 +122,8 @@ def test_health_metadata_and_openapi(store, live):
     ({"rows": [{"age": "old", "plan": "pro", "monthly": 20.0}]}, 422, r"column 'age' must be numeric.*'old'"),
     ({"rows": [{"age": None, "plan": "pro", "monthly": 20.0}]}, 422, r"column 'age' has 1 NaN/missing.*fill them"),
     ({"rows": [{"age": 30, "plan": "gold", "monthly": 20.0}]}, 422,
-     r"column 'plan': 1 of 1 row\(s\) hold categories never seen in training \('gold'\); use one of the known "
-     r"categories \(basic, plus, pro\)"),
+     (r"column 'plan': 1 of 1 row\(s\) hold categories never seen in training \('gold'\); use one of the known "
+      r"categories \(basic, plus, pro\)")),
     ({"columns": {"age": [30, 31], "plan": ["pro"], "monthly": [1.0, 2.0]}}, 400, r"lengths differ"),
     ({"rows": {"age": 30}}, 400, r'"rows" must be a list of objects'),
     ({"rows": [], "extra": 1}, 400, r"unknown key\(s\) 'extra'"),

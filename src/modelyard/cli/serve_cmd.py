@@ -50,10 +50,9 @@ def parse_size(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``modelyard serve``."""
+    import importlib.util
     import logging
     import sys
-
-    import importlib.util
 
     from modelyard.errors import ModelyardError, ParamError
 
@@ -97,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
               f"{token_file}", flush=True)
     try:
         run_serving(settings, sock, workers=args.workers, app=app if args.workers <= 1 else None)
-    except ModelyardError:
-        raise
     finally:
         sock.close()
         yard.close()

@@ -134,8 +134,6 @@ def frame_to_matrix(
     (``training=False``) unseen categories and missing values follow the module's policy
     (``unknown``, ``allow_missing``); when training, missing values are refused.
     """
-    import pandas as pd
-
     check_unknown_policy(unknown)
     missing = [c for c in schema.feature_names if c not in frame]
     if missing:
@@ -160,6 +158,8 @@ def frame_to_matrix(
                 X[:, j] = _category_codes(col, values, unknown=unknown, allow_missing=allow_missing and not training)
                 continue
             if values.dtype.kind not in "biuf":
+                import pandas as pd  # only for text in a numeric column: numbers need no pandas
+
                 try:
                     values = pd.to_numeric(pd.Series(values), errors="raise").to_numpy()
                 except (ValueError, TypeError) as e:
@@ -178,6 +178,8 @@ def frame_to_matrix(
             values = _column(frame, name)
             values = values[~drop] if drop is not None else values
             if values.dtype.kind not in "biuf":
+                import pandas as pd
+
                 values = pd.to_numeric(pd.Series(values)).to_numpy()
             if allow_missing and not training:
                 values = np.where(np.isnan(values), 0.0, values)

@@ -175,7 +175,7 @@ def _reader(src: Path, predictor: Predictor, keep: list[str], batch_rows: int) -
         for i in range(0, len(X), batch_rows):
             yield X[i : i + batch_rows], {k: v[i : i + batch_rows] for k, v in ids.items()}
 
-    return npz(), int(len(X))
+    return npz(), len(X)
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ class ModelHolder:
         log.info("%s moved from %s to version id %s; loading it in the background", self.ref, old.ref, target[:12])
         try:
             new = load_version(self.registry, target)
-        except Exception as e:  # any failure keeps the old version serving
+        except Exception as e:  # noqa: BLE001 - any failure (corrupt bytes, bad weights, a bug) keeps the old version serving
             self._refused = target
             log.error("REFUSED version id %s for %s: %s; still serving %s (id %s)",
                       target[:12], self.ref, e, old.ref, old.version.short_id)

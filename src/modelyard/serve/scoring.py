@@ -26,7 +26,7 @@ class Scores:
     classes: tuple[Any, ...] | None = None
 
     def __len__(self) -> int:
-        return int(len(self.predictions))
+        return len(self.predictions)
 
 
 def score(predictor: Predictor, columns: Mapping[str, Any] | Any, *, proba: bool = False,
