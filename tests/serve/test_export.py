@@ -124,3 +124,23 @@ def test_safetensors_holds_the_state_and_the_schema(tmp_path):
     assert config["schema"] == sidecar["schema"] == predictor.schema.to_dict() and config["family"] == "mlp"
     rebuilt = my.Predictor.from_parts(config, state)
     np.testing.assert_array_equal(rebuilt.predict_proba(table(10, 3)), predictor.predict_proba(table(10, 3)))
+
+
+def test_rounding_thresholds_down_to_float32_keeps_every_float32_comparison():
+    """For float32 x and float64 t: x <= t exactly when x <= floor32(t) (why the forest's splits match sklearn's)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from modelyard.serve.export.families import _floor32
+
+    f32 = st.floats(allow_nan=False, allow_infinity=False, width=32)
+
+    @settings(max_examples=500, deadline=None, derandomize=True)
+    @given(f32, f32, f32, st.booleans())
+    def law(x, a, b, midpoint):
+        t = (float(a) + float(b)) / 2 if midpoint else float(a) + (float(b) - float(a)) * 1e-9  # float64 thresholds
+        f = _floor32(np.array([t]))[0]
+        assert f.dtype == np.float32 and float(f) <= t
+        assert (float(np.float32(x)) <= t) == (np.float32(x) <= f)
+
+    law()
