@@ -29,6 +29,8 @@ _LAZY = {
     "Schema": ("modelyard.schema", "Schema"),
     "FitConfig": ("modelyard.records.training", "FitConfig"),
     "Yard": ("modelyard.yard", "Yard"),
+    "load_model": ("modelyard.yard", "load_model"),
+    "UnseenCategoryWarning": ("modelyard.data.encode", "UnseenCategoryWarning"),
     "Registry": ("modelyard.registry", "Registry"),
     "Version": ("modelyard.records.versions", "Version"),
     "VersionSummary": ("modelyard.records.versions", "VersionSummary"),

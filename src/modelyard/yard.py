@@ -37,13 +37,14 @@ from typing import TYPE_CHECKING, Any, Self
 from .errors import StoreError
 
 if TYPE_CHECKING:
+    from .models.predictor import Predictor
     from .registry import Registry
     from .store.artifacts import ArtifactStore
     from .store.comparisons import ComparisonStore
     from .store.db import Database
     from .store.trials import SqlTrialStore
 
-__all__ = ["DEFAULT_STORE", "Yard"]
+__all__ = ["DEFAULT_STORE", "Yard", "load_model"]
 
 DEFAULT_STORE = ".modelyard"
 _ARTIFACTS_KEY = "artifacts_url"
@@ -173,3 +174,15 @@ class Yard:
         if not isinstance(options, dict):
             raise StoreError(f"MODELYARD_ARTIFACTS_OPTIONS must be a JSON object, got {raw!r}")
         return options
+
+
+def load_model(ref: str, store: str | os.PathLike[str] | Yard | None = None) -> Predictor:
+    """The version ``ref`` names (``NAME@ALIAS``, ``NAME/NUMBER``, an id prefix), rebuilt from its verified weights.
+
+    ``store`` is a folder, a database URL or a ``Yard`` (default: ``$MODELYARD_STORE`` or ``./.modelyard``).
+    The model predicts on raw rows (``predict``, ``predict_proba``) and keeps nothing open.
+    """
+    if isinstance(store, Yard):
+        return store.registry.load_model(ref)
+    with Yard(store) as yard:
+        return yard.registry.load_model(ref)

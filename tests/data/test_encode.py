@@ -29,6 +29,7 @@ def test_unseen_category_is_all_zeros_one_hot(churn):
     np.testing.assert_array_equal(Encoder(schema, "onehot").transform(X), [[30, 0, 0, 0, 40]])
 
 
+@pytest.mark.filterwarnings("ignore::modelyard.data.encode.UnseenCategoryWarning")  # the warning has its own test
 @pytest.mark.parametrize("family, params", [
     ("logistic_regression", {"learning_rate": 0.05}), ("mlp", {"hidden_sizes": (8,)}), ("random_forest", {"n_estimators": 10}),
 ])
@@ -96,3 +97,83 @@ def test_numeric_looking_categories_match_between_training_and_prediction():
     model = my.train(ds, model="random_forest", params={"n_estimators": 3}).model
     a = model.encode(pd.DataFrame({"zone": [3, 3.0, "3"], "v": [1.0, 1.0, 1.0]}))
     assert (a[:, 0] == 2).all()
+
+
+# --- the unseen-category policy (data/encode.py's docstring) -------------------------------------------------
+import warnings
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelyard.data.encode import UNKNOWN_POLICIES, UnseenCategoryWarning, as_matrix
+from modelyard.schema import Column, Schema, Task
+
+SCHEMA = Schema((Column("plan", "categorical", "str", ("basic", "pro")), Column("monthly", "numeric", "float64")),
+                "y", Task.CLASSIFICATION, ("no", "yes"))
+
+
+def test_unseen_category_is_refused_under_error_naming_column_values_and_fix():
+    with pytest.raises(SchemaMismatchError, match=r"column 'plan': 2 of 3 row\(s\) hold categories never seen in "
+                                                  r"training \('gold', 'x'\); use one of the known categories "
+                                                  r"\(basic, pro\).*--unknown warn"):
+        as_matrix({"plan": ["gold", "basic", "x"], "monthly": [1.0, 2.0, 3.0]}, SCHEMA, unknown="error")
+
+
+def test_unseen_category_is_scored_as_minus_one_with_a_warning_under_warn():
+    with pytest.warns(UnseenCategoryWarning, match=r"column 'plan': 1 of 2 row\(s\).*'gold'.*unseen category") as rec:
+        X = as_matrix({"plan": ["gold", "pro"], "monthly": [1.0, 2.0]}, SCHEMA, unknown="warn")
+    np.testing.assert_array_equal(X, [[-1, 1], [1, 2]])
+    assert rec[0].filename == __file__  # the warning points at the caller, not at modelyard's internals
+
+
+def test_ignore_is_silent_and_known_categories_never_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert as_matrix({"plan": ["gold"], "monthly": [1.0]}, SCHEMA, unknown="ignore")[0, 0] == -1
+        for policy in UNKNOWN_POLICIES:
+            assert as_matrix({"plan": ["pro", "basic"], "monthly": [1, 2]}, SCHEMA, unknown=policy)[:, 0].tolist() == [1, 0]
+
+
+def test_a_missing_category_follows_the_policy_unless_the_model_handles_missing_values():
+    rows = {"plan": ["pro", None], "monthly": [1.0, 2.0]}
+    with pytest.raises(SchemaMismatchError, match=r"1 of 2 row\(s\) have a missing value"):
+        as_matrix(rows, SCHEMA, unknown="error")
+    X = as_matrix(rows, SCHEMA, unknown="error", allow_missing=True)
+    assert X[0, 0] == 1 and np.isnan(X[1, 0])
+    X = as_matrix({"plan": ["pro"], "monthly": [np.nan]}, SCHEMA, allow_missing=True)
+    assert np.isnan(X[0, 1])
+    with pytest.raises(DataError, match=r"'monthly' \(1 missing\).*fill them"):
+        as_matrix({"plan": ["pro"], "monthly": [None]}, SCHEMA)
+
+
+def test_the_policy_name_is_checked():
+    with pytest.raises(DataError, match="must be one of error, warn, ignore, got 'skip'"):
+        as_matrix({"plan": ["pro"], "monthly": [1.0]}, SCHEMA, unknown="skip")
+
+
+def test_columns_of_unequal_length_and_text_in_a_numeric_column_are_named():
+    with pytest.raises(SchemaMismatchError, match=r"column 'plan' has 2 values but column 'monthly' has 1"):
+        as_matrix({"plan": ["pro", "basic"], "monthly": [1.0]}, SCHEMA)
+    with pytest.raises(SchemaMismatchError, match=r"column 'monthly' must be numeric as in training, but holds 'abc'"):
+        as_matrix({"plan": ["pro", "basic"], "monthly": [1.0, "abc"]}, SCHEMA)
+
+
+def test_a_predictor_refuses_unseen_categories_when_asked(churn):
+    model = my.train(my.load_dataset(churn, target="churned"), model="random_forest", params={"n_estimators": 3}).model
+    rows = pd.DataFrame({"age": [30], "plan": ["platinum"], "monthly": [50.0]})
+    with pytest.raises(SchemaMismatchError, match="'platinum'"):
+        model.predict(rows, unknown="error")
+    with pytest.warns(UnseenCategoryWarning, match="'platinum'"):
+        model.predict_proba(rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["basic", "pro", "gold", None, "", 3, 3.0]),
+                          st.floats(-1e6, 1e6)), min_size=1, max_size=12))
+def test_rows_coded_one_at_a_time_equal_rows_coded_together(rows):
+    """The single-row path (serving) and the factorized path (batches) give the same codes, as do frames and dicts."""
+    cols = {"plan": [r[0] for r in rows], "monthly": [r[1] for r in rows]}
+    together = as_matrix(cols, SCHEMA, unknown="ignore")
+    one_by_one = np.concatenate([as_matrix({"plan": [p], "monthly": [m]}, SCHEMA, unknown="ignore") for p, m in rows])
+    np.testing.assert_array_equal(together, one_by_one)
+    np.testing.assert_array_equal(together, as_matrix(pd.DataFrame(cols), SCHEMA, unknown="ignore"))

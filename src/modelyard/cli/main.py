@@ -18,7 +18,7 @@ from .helptext import DefaultsFormatter
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # command name -> module under modelyard.cli; each module has add_parser(subparsers) and run(args) -> int
-COMMANDS = ("train", "models", "tune", "studies", "compare", "comparisons", "ui")
+COMMANDS = ("train", "models", "tune", "studies", "compare", "comparisons", "ui", "predict", "serve", "export")
 
 
 class UsageError(SystemExit):

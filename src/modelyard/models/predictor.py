@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..data.encode import as_matrix
+from ..data.encode import DEFAULT_UNKNOWN, as_matrix
 from ..data.impute import Imputer, missing_counts
 from ..data.validate import describe_counts
 from ..errors import DataError, ModelError
@@ -88,9 +88,18 @@ class Predictor:
         """The model's hyperparameters (JSON-safe)."""
         return {k: _jsonable(v) for k, v in self.model.get_params().items()}
 
-    def encode(self, table: Any) -> NDArray[np.float32]:
+    @property
+    def takes_missing(self) -> bool:
+        """Whether raw rows may have missing values: the model handles them natively or the predictor imputes."""
+        return self.handles_missing or self.imputer is not None
+
+    def coded(self, table: Any, *, unknown: str = DEFAULT_UNKNOWN) -> NDArray[np.float32]:
+        """Raw rows as schema-coded features; unseen categories follow ``unknown`` (see ``data/encode.py``)."""
+        return as_matrix(table, self.schema, unknown=unknown, allow_missing=self.takes_missing)
+
+    def encode(self, table: Any, *, unknown: str = DEFAULT_UNKNOWN) -> NDArray[np.float32]:
         """Raw rows (DataFrame, dict, array) as the model's input matrix."""
-        return self.features(as_matrix(table, self.schema))
+        return self.features(self.coded(table, unknown=unknown))
 
     def predict_codes(self, X: NDArray[np.float32]) -> NDArray:
         """Predictions on schema-coded features: class indices or values."""
@@ -100,20 +109,23 @@ class Predictor:
         """Class probabilities on schema-coded features."""
         return np.asarray(self.model.predict_proba(self.features(X)), dtype=np.float64)
 
-    def predict(self, table: Any) -> NDArray:
-        """Predictions on raw rows: original class labels, or values."""
-        codes = self.predict_codes(as_matrix(table, self.schema))
+    def predict(self, table: Any, *, unknown: str = DEFAULT_UNKNOWN) -> NDArray:
+        """Predictions on raw rows: original class labels, or values (unseen categories: see ``data/encode.py``)."""
+        return self.labels(self.predict_codes(self.coded(table, unknown=unknown)))
+
+    def labels(self, codes: NDArray) -> NDArray:
+        """Class indices as the original class labels (values pass through for regression)."""
         if self.task is Task.CLASSIFICATION and self.schema.classes is not None:
             return np.asarray(self.schema.classes)[codes.astype(np.int64)]
         return codes
 
-    def predict_proba(self, table: Any) -> NDArray:
+    def predict_proba(self, table: Any, *, unknown: str = DEFAULT_UNKNOWN) -> NDArray:
         """Class probabilities on raw rows, columns in ``schema.classes`` order."""
         if self.task is not Task.CLASSIFICATION:
             raise ModelError(f"{self.family} predicts values; predict_proba applies to classifiers only, use predict")
         if not hasattr(self.model, "predict_proba"):
             raise ModelError(f"{self.family} has no predict_proba; use predict, or a model family with probabilities")
-        return self.proba_codes(as_matrix(table, self.schema))
+        return self.proba_codes(self.coded(table, unknown=unknown))
 
     @property
     def has_proba(self) -> bool:

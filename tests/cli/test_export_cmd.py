@@ -1,0 +1,47 @@
+"""``modelyard export``: ONNX and safetensors files from a registered version; families that cannot say so."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import modelyard as my
+from modelyard.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "store"
+    assert main(["train", "sklearn:iris", "--model", "random_forest", "--set", "n_estimators=5", "--name", "iris",
+                 "--store", str(path), "--json"]) == 0
+    assert main(["train", "sklearn:iris", "--model", "sklearn.naive_bayes:GaussianNB", "--name", "nb",
+                 "--store", str(path), "--json"]) == 0
+    assert main(["models", "alias", "iris", "production", "iris/1", "--store", str(path)]) == 0
+    return str(path)
+
+
+def test_export_onnx_and_safetensors(store, tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    capsys.readouterr()
+    assert main(["export", "iris@production", "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--json",
+                 "--store", store]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["version"]["ref"] == "iris/1" and out["files"] == [str(tmp_path / "m.onnx")]
+    ds = my.load_dataset("sklearn:iris")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    labels, proba = session.run(None, {n: ds.X[:, [j]] for j, n in enumerate(ds.feature_names)})
+    model = my.load_model("iris/1", store=store)
+    np.testing.assert_allclose(proba, model.predict_proba(ds.X), atol=1e-5)
+    assert list(labels) == list(model.predict(ds.X))
+    assert main(["export", "iris/1", "--format", "safetensors", "--out", str(tmp_path / "w.safetensors"),
+                 "--store", store]) == 0
+    assert "exported iris/1" in capsys.readouterr().out and (tmp_path / "w.safetensors.json").is_file()
+
+
+def test_a_family_that_cannot_be_exported_says_so(store, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["export", "nb/1", "--out", str(tmp_path / "k.onnx"), "--store", store]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be exported to ONNX" in err and "--format safetensors" in err and not (tmp_path / "k.onnx").exists()
