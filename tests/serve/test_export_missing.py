@@ -102,6 +102,16 @@ def test_onnx_feed_reads_rows_as_the_predictor_does():
     assert all(v.shape == (2, 1) for v in feed.values()) and list(feed) == FEATURES
 
 
+def test_onnx_feed_reads_a_coded_array_as_the_predictor_does():
+    """A numeric array is schema-coded rows (codes, -1 unseen, NaN missing), for the graph as for ``predict``."""
+    predictor = fit("random_forest", "tier", None, table())
+    X = predictor.coded(new_rows(), unknown="ignore")
+    assert np.isnan(X).any() and (X == -1).any()
+    feed = onnx_feed(predictor, X)
+    assert feed["plan"][1, 0] not in predictor.schema.columns[1].categories and feed["plan"][0, 0] == MISSING_CATEGORY
+    assert_same(predictor, X, run(predictor, X))
+
+
 @pytest.mark.parametrize("family", ["logistic_regression", "mlp", "random_forest"])
 def test_a_missing_category_without_imputation_scores_as_the_predictor_does(family):
     """No imputation: -1 (unseen) for a model that takes no missing values, NaN for the forest that routes it."""

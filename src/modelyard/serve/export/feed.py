@@ -36,8 +36,36 @@ def _category_text(values: NDArray) -> NDArray:
     return text[index]
 
 
+def _coded_feed(predictor: Predictor, table: NDArray) -> dict[str, NDArray]:
+    """A numeric array is schema-coded rows, as ``Predictor`` reads it: codes back to text, -1 to an unseen one."""
+    schema = predictor.schema
+    X = as_matrix(table, schema, allow_missing=True)
+    out = {}
+    for j, col in enumerate(schema.columns):
+        if col.kind != "categorical":
+            out[col.name] = X[:, [j]]
+            continue
+        cats = list(col.categories or ())
+        unseen = "<unseen>"
+        while unseen in cats or unseen == MISSING_CATEGORY:
+            unseen = f"<{unseen}>"
+        text = np.array([*cats, unseen, MISSING_CATEGORY], dtype=object)
+        codes = X[:, j]
+        index = np.where(np.isnan(codes), len(cats) + 1, len(cats))
+        known = (codes >= 0) & (codes < len(cats)) & (codes == np.floor(codes))
+        index[known] = codes[known].astype(np.int64)
+        out[col.name] = text[index].reshape(-1, 1)
+    return out
+
+
 def onnx_feed(predictor: Predictor, table: Any) -> dict[str, NDArray]:
-    """``{column: [N, 1] array}`` for ``onnxruntime``'s ``run``: numbers as float32, categories as their text."""
+    """``{column: [N, 1] array}`` for ``onnxruntime``'s ``run``: numbers as float32, categories as their text.
+
+    ``table`` is any table ``Predictor.predict`` takes; a numeric array holds schema-coded rows (category
+    codes, -1 unseen, NaN missing) as it does there.
+    """
+    if isinstance(table, np.ndarray) and table.dtype.kind in "biuf":
+        return _coded_feed(predictor, table)
     schema = predictor.schema
     frame = to_frame(table, schema.feature_names)
     absent = [c for c in schema.feature_names if c not in frame]
