@@ -144,3 +144,21 @@ def test_rounding_thresholds_down_to_float32_keeps_every_float32_comparison():
         assert (float(np.float32(x)) <= t) == (np.float32(x) <= f)
 
     law()
+
+
+@pytest.mark.parametrize("kind", ["bool", "float", "int", "str"])
+def test_class_labels_come_out_with_the_type_predict_gives_them(kind):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 2)).astype(np.float32)
+    positive = x[:, 0] + x[:, 1] > 0
+    y = {"bool": positive, "float": np.where(positive, 1.0, 0.0), "int": np.where(positive, 7, 3),
+         "str": np.where(positive, "yes", "no")}[kind]
+    ds = my.load_dataset(pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": y}), target="y")
+    assert ds.schema.task is my.Task.CLASSIFICATION
+    predictor = my.train(ds, model="random_forest", params={"n_estimators": 4, "n_jobs": 1}).model
+    session = ort.InferenceSession(onnx_model(predictor).SerializeToString())
+    labels = session.run(["label"], {"a": x[:, [0]], "b": x[:, [1]]})[0]
+    expected = predictor.predict(x)
+    assert labels.tolist() == expected.tolist()
+    kinds = {"bool": bool, "float": float, "int": int, "str": str}
+    assert {type(v) for v in labels.tolist()} == {type(v) for v in expected.tolist()} == {kinds[kind]}

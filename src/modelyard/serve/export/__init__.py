@@ -1,10 +1,14 @@
 """Export a version for other runtimes: one ONNX graph with the preprocessing inside, or safetensors + schema.
 
-``onnx_model(predictor)`` builds the graph from the Predictor alone (its schema, encoder and
-state): ``graph.build_inputs`` and ``graph.encode_columns`` turn raw columns into the matrix the
-model was fitted on, the family's exporter (``families.EXPORTERS``) adds its head, and the label
-outputs are added here, the same for every family. A family without an exporter is refused with
-one sentence. ``export_model`` writes either format atomically (temporary name, then rename).
+``onnx_model(predictor)`` builds the graph from the Predictor alone (its schema, imputation,
+encoder and state): ``graph.build_inputs``, the ``COLUMN_STEPS`` (``steps``) and
+``graph.encode_columns`` turn raw columns into the matrix the model was fitted on, the family's
+exporter (``families.EXPORTERS``) adds its head, and the label outputs (the class labels with the
+type ``Predictor.predict`` gives them: text, integers, numbers or booleans) are added here, the same
+for every family. A family without an exporter is refused with one sentence. ``onnx_feed(predictor,
+table)`` gives the graph's inputs for raw rows (missing values: NaN in numbers, ``""`` in
+categories; see ``graph``). ``export_model`` writes either format atomically (temporary name, then
+rename).
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ import numpy as np
 from ...errors import DataError, ModelError
 from ...schema import Task
 from .families import EXPORTERS, Head, exporter_for, register_exporter
-from .graph import COLUMN_STEPS, GraphBuilder
+from .feed import onnx_feed
+from .graph import COLUMN_STEPS, MISSING_CATEGORY, GraphBuilder
+from .steps import impute_step, missing_category_step  # registers the Predictor's steps in COLUMN_STEPS
 
 if TYPE_CHECKING:
     from ...models.predictor import Predictor
 
-__all__ = ["COLUMN_STEPS", "EXPORTERS", "FORMATS", "Head", "export_model", "onnx_model", "register_exporter",
-           "safetensors_bytes"]
+__all__ = ["COLUMN_STEPS", "EXPORTERS", "FORMATS", "MISSING_CATEGORY", "Head", "export_model", "impute_step",
+           "missing_category_step", "onnx_feed", "onnx_model", "register_exporter", "safetensors_bytes"]
 
 FORMATS = ("onnx", "safetensors")
 
@@ -50,13 +56,8 @@ def onnx_model(predictor: Predictor, *, description: str = "") -> Any:
             raise ModelError(f"the ONNX exporter of {predictor.family} gave no probabilities for a classifier")
         k = schema.n_classes
         index = g.op("ArgMax", [head.proba], "index", axis=1, keepdims=0)
-        classes = list(schema.classes or range(k))
-        if all(isinstance(c, str) for c in classes):
-            labels, label_type = g.const(np.array(classes, dtype=object), "classes"), TensorProto.STRING
-        elif all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
-            labels, label_type = g.const(np.array(classes, dtype=np.int64), "classes"), TensorProto.INT64
-        else:
-            labels, label_type = g.const(np.array([str(c) for c in classes], dtype=object), "classes"), TensorProto.STRING
+        values, label_type = _label_values(list(schema.classes or range(k)))
+        labels = g.const(values, "classes")
         g.add_output(g.op("Gather", [labels, index], "labels", axis=0), "label", label_type, ["N"])
         g.add_output(head.proba, "probabilities", TensorProto.FLOAT, ["N", k])
     else:
@@ -64,8 +65,23 @@ def onnx_model(predictor: Predictor, *, description: str = "") -> Any:
             raise ModelError(f"the ONNX exporter of {predictor.family} gave no values for a regressor")
         g.add_output(head.values, "prediction", TensorProto.FLOAT, ["N"])
     meta = {"modelyard.config": json.dumps(predictor.config(), default=str),
-            "modelyard.inputs": "one [N, 1] input per feature column: float32 numbers, strings for categories"}
+            "modelyard.inputs": "one [N, 1] input per feature column: float32 numbers, strings for categories",
+            "modelyard.missing": f"NaN in a numeric input, {MISSING_CATEGORY!r} in a categorical one"}
     return g.model(description or f"modelyard {predictor.family}", meta)
+
+
+def _label_values(classes: list[Any]) -> tuple[np.ndarray, int]:
+    """The class labels as the array ``Predictor.predict`` indexes (its dtype kept) and their ONNX element type."""
+    from onnx import TensorProto
+
+    if all(isinstance(c, (bool, np.bool_)) for c in classes):
+        return np.array(classes, dtype=bool), TensorProto.BOOL
+    if all(isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in classes):
+        return np.array(classes, dtype=np.int64), TensorProto.INT64
+    if all(isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, (bool, np.bool_))
+           for c in classes):
+        return np.array(classes, dtype=np.float64), TensorProto.DOUBLE
+    return np.array([c if isinstance(c, str) else str(c) for c in classes], dtype=object), TensorProto.STRING
 
 
 def safetensors_bytes(predictor: Predictor) -> bytes:

@@ -122,7 +122,15 @@ def _floor32(t: np.ndarray) -> np.ndarray:
 
 
 def forest_head(g: GraphBuilder, predictor: Predictor, x: str) -> Head:
-    """TreeEnsembleClassifier/Regressor with each tree's leaf values divided by the number of trees (their mean)."""
+    """TreeEnsembleClassifier/Regressor with each tree's leaf values divided by the number of trees (their mean).
+
+    NaN goes where scikit-learn sends it: its trees send NaN left exactly where ``missing_go_to_left``
+    is set (``Tree.apply``), and onnxruntime's BRANCH_LEQ node takes the true (left) branch for NaN
+    exactly where ``nodes_missing_value_tracks_true`` is set (otherwise ``NaN <= t`` is false: right).
+    scikit-learn sets the flag at every split, also where the split's rows held no NaN (then to the
+    child with more rows, ``n_left > n_right`` in ``_splitter.pyx``), so copying it is all it takes.
+    A split of "missing or not" has threshold +inf, kept as float32 +inf.
+    """
     state = predictor.model.state()
     counts = np.asarray(state["tree.node_count"], dtype=np.int64)
     n_trees = len(counts)

@@ -3,12 +3,24 @@
 Graph layout (every built-in family, and any family with a registered exporter)::
 
     inputs   one per feature column, shape [N, 1]: float32 for numeric columns, string for categorical
-    coded    categorical strings -> category codes (CategoryMapper, -1 for an unseen category)
-    steps    per-column preprocessing steps (``COLUMN_STEPS``; e.g. imputation), in order
+    coded    categorical strings -> category codes (CategoryMapper, -1 for an unseen category, NaN for a
+             missing one): the columns ``Predictor.coded`` gives, NaN wherever a value is missing
+    steps    per-column preprocessing steps (``COLUMN_STEPS``, in order; ``steps.py``): imputation, then a
+             missing category read as an unseen one, exactly as ``Predictor.features`` does
     encoded  one-hot (Equal against 0..k-1, so unseen -> all zeros) or ordinal codes, as ``Encoder`` does,
              concatenated in schema order: the matrix the model was fitted on, [N, n_encoded]
     head     the family exporter: class probabilities [N, k] or values [N]
     outputs  ``label`` [N] (original class labels) and ``probabilities`` [N, k]; or ``prediction`` [N]
+
+Missing values at the inputs: NaN in a numeric input; the empty string ``""`` (``MISSING_CATEGORY``,
+the one string modelyard's encoder itself reads as missing) in a categorical input. A category is its
+text as the schema stores it (``schema.columns[j].categories``; an integer category is ``"3"``, not
+``"3.0"``); ``onnx_feed`` turns a table into these inputs the way ``Predictor`` reads it. What happens
+to a missing value then follows the Predictor: filled with the fill value (the fill category's code)
+when it was trained with ``impute``; kept NaN when its family takes missing values natively (the
+forest routes it as scikit-learn does); otherwise a missing category scores as an unseen one (code -1,
+all zeros one-hot). ``Predictor`` refuses NaN in a numeric column of a model that takes none; a graph
+cannot refuse, so such a row yields NaN outputs.
 
 Why onnx.helper and not torch.onnx: the torch families are a few Gemm and activation nodes, the
 forest is not torch at all, and the preprocessing must sit in the same graph; writing the nodes
@@ -26,10 +38,13 @@ import numpy as np
 if TYPE_CHECKING:
     from ...models.predictor import Predictor
 
-__all__ = ["COLUMN_STEPS", "ML_OPSET", "OPSET", "GraphBuilder", "build_inputs", "encode_columns"]
+__all__ = ["COLUMN_STEPS", "MISSING_CATEGORY", "ML_OPSET", "OPSET", "GraphBuilder", "build_inputs", "encode_columns"]
 
 OPSET = 17
 ML_OPSET = 3
+MISSING_CATEGORY = ""
+"""The string a categorical input holds where its value is missing."""
+_MISSING_CODE = -2  # CategoryMapper's code of MISSING_CATEGORY, turned into NaN right after
 
 ColumnStep = Callable[["GraphBuilder", "Predictor", int, str], str]
 COLUMN_STEPS: list[ColumnStep] = []
@@ -103,19 +118,24 @@ class GraphBuilder:
 
 
 def build_inputs(g: GraphBuilder, predictor: Predictor) -> list[str]:
-    """One input per feature column; returns the coded [N, 1] float tensor of each (categories as codes)."""
+    """One input per feature column; returns the coded [N, 1] float tensor of each (codes, -1 unseen, NaN missing)."""
     from onnx import TensorProto
 
     coded = []
     for col in predictor.schema.columns:
-        if col.kind == "categorical":
-            raw = g.add_input(col.name, TensorProto.STRING)
-            codes = g.op("CategoryMapper", [raw], "codes", domain="ai.onnx.ml",
-                         cats_strings=list(col.categories or ()), cats_int64s=list(range(len(col.categories or ()))),
-                         default_int64=-1)
-            coded.append(g.op("Cast", [codes], "coded", to=TensorProto.FLOAT))
-        else:
+        if col.kind != "categorical":
             coded.append(g.add_input(col.name, TensorProto.FLOAT))
+            continue
+        raw = g.add_input(col.name, TensorProto.STRING)
+        cats = list(col.categories or ())
+        codes = list(range(len(cats)))
+        if MISSING_CATEGORY not in cats:  # never a category when loaded: an empty string is missing
+            cats, codes = [*cats, MISSING_CATEGORY], [*codes, _MISSING_CODE]
+        ints = g.op("CategoryMapper", [raw], "codes", domain="ai.onnx.ml", cats_strings=cats, cats_int64s=codes,
+                    default_int64=-1)
+        missing = g.op("Equal", [ints, g.const(np.int64(_MISSING_CODE), "missing_code")], "is_missing")
+        floats = g.op("Cast", [ints], "codes_f", to=TensorProto.FLOAT)
+        coded.append(g.op("Where", [missing, g.const(np.float32(np.nan), "nan"), floats], "coded"))
     return coded
 
 
