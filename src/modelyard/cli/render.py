@@ -110,6 +110,6 @@ class TrainProgress:
         self.progress.stop()
 
     def __call__(self, log: Any) -> None:
-        """Training callback: advance one epoch."""
+        """Training callback: move to the logged epoch (or boosting round; a log may cover a block of rounds)."""
         val = "-" if log.val_metric is None else f"{log.val_metric:.4f}"
-        self.progress.update(self.task, advance=1, loss=f"{log.train_loss:.4f}", val=val)
+        self.progress.update(self.task, completed=log.epoch, loss=f"{log.train_loss:.4f}", val=val)

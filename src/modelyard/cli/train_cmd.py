@@ -18,7 +18,8 @@ def add_parser(sub: Any) -> None:
     )
     add_data_args(p)
     p.add_argument("--model", default="logistic_regression",
-                   help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
+                   help="linear_regression, logistic_regression, mlp, random_forest, gradient_boosting, "
+                        "or package.module:Class")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20)")
     p.add_argument("--patience", type=int, default=None, help="stop after this many epochs without validation improvement")
@@ -28,6 +29,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction (final metrics)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (per process with --nodes)")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="measure by K-fold cross-validation over all rows (stratified for classification: mean and "
+                        "sd per metric), then refit the registered model on all rows")
     _add_distributed_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
@@ -43,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
 
     from .render import TrainProgress, metrics_table, print_json, stderr_console
 
+    if args.cv is not None and _distributed(args):
+        from modelyard.errors import ParamError
+
+        raise ParamError("--cv cannot be combined with --nodes, torchrun or checkpoints; drop --cv or train on one process")
     if _distributed(args):  # --nodes, a rank under torchrun, or checkpointing
         result = _train_distributed(args)
         if result is None:
@@ -53,21 +61,29 @@ def run(args: argparse.Namespace) -> int:
         params = parse_sets(args.set)
         max_time = parse_duration(args.max_time)
         family = my.get_family(args.model)
-        family.params.validate(params, args.model)  # refuse bad params before loading any data
+        full = family.params.validate(params, args.model)  # refuse bad params before loading any data
+        if args.cv is not None:
+            from modelyard.train.cv import check_folds
+
+            check_folds(args.cv)  # refused before the data is read
         ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
         check_training(ds, args.model, params, epochs=args.epochs, patience=args.patience, max_time=max_time,
-                       seed=args.seed, val_size=args.val_size, test_size=args.test_size)  # before any output
+                       seed=args.seed, val_size=args.val_size, test_size=0.0 if args.cv else args.test_size,
+                       cv=args.cv)  # before any output
         _check_register(args)  # and a bad --name or unusable store
         kwargs = {
             "epochs": args.epochs, "patience": args.patience, "max_time": max_time, "seed": args.seed,
             "val_size": args.val_size, "test_size": args.test_size, "device": args.device, "threads": args.threads,
         }
-        if args.json:
+        total = progress_total(family, full, args.epochs)
+        if args.cv is not None:
+            result = _train_cv(args, ds, params, kwargs, total)
+        elif args.json:
             result = my.train(ds, model=args.model, params=params, **kwargs)
         else:
             err = stderr_console()
             err.print(f"[bold]{args.model}[/] on {ds.source}: {len(ds)} rows, {ds.n_features} features, {ds.task.value}")
-            with TrainProgress(args.epochs, args.model) as bar:
+            with TrainProgress(total, args.model) as bar:
                 result = my.train(ds, model=args.model, params=params, callbacks=[bar], **kwargs)
     ref = _register(args, result)
     if args.json:
@@ -79,12 +95,69 @@ def run(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         con = Console()
-        con.print(metrics_table(result.metrics, title=f"{args.model} — held-out {result.metrics['evaluated_on']} metrics"))
+        if "cv" in result.extra:
+            from .train_render import cv_table, refit_note
+
+            con.print(cv_table(result.extra["cv"], title=f"{args.model} — {result.metrics['evaluated_on']}"))
+            con.print(refit_note(result))
+        else:
+            con.print(metrics_table(result.metrics,
+                                    title=f"{args.model} — held-out {result.metrics['evaluated_on']} metrics"))
+        imp = result.model.importance()
+        if imp is not None:
+            from .train_render import importance_text
+
+            con.print(importance_text(imp))
         if result.stop_reason:
-            con.print(f"stopped: {result.stop_reason} (best epoch {result.best_epoch} of {len(result.history)})")
+            rounds = getattr(my.get_family(args.model), "progress_param", None) is not None
+            unit, ran = ("round", result.history[-1].epoch if result.history else 0) if rounds else ("epoch", len(result.history))
+            con.print(f"stopped: {result.stop_reason} (best {unit} {result.best_epoch} of {ran})")
         if ref is not None:
             con.print(f"registered [bold]{ref['ref']}[/] (id {ref['id'][:12]})")
     return 0
+
+
+def progress_total(family: type, params: dict[str, Any], epochs: int) -> int:
+    """What the progress bar counts to: epochs, or the family's rounds (``progress_param``, e.g. n_estimators)."""
+    name = getattr(family, "progress_param", None)
+    return int(params[name]) if name and isinstance(params.get(name), int) else epochs
+
+
+def _train_cv(args: argparse.Namespace, ds: Any, params: dict[str, Any], kwargs: dict[str, Any], total: int) -> Any:
+    """``--cv K``: one line per fold on stderr, then the refit on all rows with its progress bar."""
+    from modelyard.records.training import FitConfig
+    from modelyard.train.cv import train_cv
+
+    from .render import TrainProgress, stderr_console
+
+    err = None if args.json else stderr_console()
+    config = FitConfig(epochs=kwargs["epochs"], patience=kwargs["patience"], max_time=kwargs["max_time"],
+                       seed=kwargs["seed"], device=kwargs["device"], threads=kwargs["threads"])
+    if err is not None:
+        err.print(f"[bold]{args.model}[/] on {ds.source}: {len(ds)} rows, {ds.n_features} features, "
+                  f"{ds.task.value}; {args.cv}-fold cross-validation, then a refit on all rows")
+
+    def on_fold(i: int, metrics: dict[str, Any]) -> None:
+        if err is not None:
+            shown = ", ".join(f"{m} {metrics[m]:.4f}" for m in ("f1", "accuracy", "rmse", "r2") if m in metrics)
+            err.print(f"fold {i}/{args.cv}: {shown}")
+
+    bar = TrainProgress(total, f"{args.model} refit", enabled=err is not None)
+    started = False
+
+    def refit_progress(log: Any) -> None:  # the bar starts with the refit, after the folds' lines
+        nonlocal started
+        if not started:
+            bar.__enter__()
+            started = True
+        bar(log)
+
+    try:
+        return train_cv(ds, args.model, params, config, k=args.cv, val_size=args.val_size,
+                        callbacks=[refit_progress] if err is not None else [], on_fold=on_fold)
+    finally:
+        if started:
+            bar.__exit__(None, None, None)
 
 
 def _check_register(args: argparse.Namespace) -> None:
@@ -193,7 +266,9 @@ def _train_distributed(args: argparse.Namespace) -> Any:
             model, rest = text.split(" ", 1)
             err.print(f"[bold]{model}[/] {rest}")
 
-    with TrainProgress(args.epochs, args.model, enabled=show) as bar:
+    total = progress_total(my.get_family(args.model), my.get_family(args.model).params.validate(params, args.model),
+                           args.epochs)
+    with TrainProgress(total, args.model, enabled=show) as bar:
         if launching:
             return launch_file(job, nodes=args.nodes, threads=args.threads, callbacks=[bar] if show else [],
                                announce=announce)

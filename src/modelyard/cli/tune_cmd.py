@@ -32,7 +32,8 @@ def add_parser(sub: Any) -> None:
     )
     add_data_args(p)
     p.add_argument("--model", default="logistic_regression",
-                   help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
+                   help="linear_regression, logistic_regression, mlp, random_forest, gradient_boosting, "
+                        "or package.module:Class")
     p.add_argument("--trials", type=int, default=20,
                    help="the study's total trial budget (a resumed study runs the remainder; default 20)")
     p.add_argument("--workers", type=int, default=1, help="trials run at once, each in its own process (default 1)")
@@ -45,6 +46,9 @@ def add_parser(sub: Any) -> None:
                         "rmse (default), mae, r2 for regression")
     p.add_argument("--timeout", default=None, help="wall-clock budget, e.g. 90s, 30m, 2h (running trials finish)")
     p.add_argument("--study", default=None, help="study name; an existing study of that name is resumed")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="score each trial by K-fold cross-validation over all rows (the mean over folds; pruners "
+                        "see each fold); the best params are then refit on all rows")
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs per trial (default 20)")
     p.add_argument("--patience", type=int, default=None, help="early stopping within a trial")
     p.add_argument("--seed", type=int, default=0)
@@ -76,6 +80,10 @@ def _check_args(args: argparse.Namespace) -> None:
             raise ParamError(f"{flag} must be >= {low}, got {value}; e.g. {flag} {max(low, 4)}")
     if not args.heartbeat > 0:
         raise ParamError(f"--heartbeat must be > 0 seconds, got {args.heartbeat}; e.g. --heartbeat 10")
+    if getattr(args, "cv", None) is not None:
+        from modelyard.train.cv import check_folds
+
+        check_folds(args.cv)
 
 
 def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any]:
@@ -90,7 +98,7 @@ def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any
     space = SearchSpace.from_file(args.space) if args.space else default_space(args.model)
     objective = TrainingObjective(
         ds, args.model, space, metric=args.metric, epochs=args.epochs, patience=args.patience, seed=args.seed,
-        val_size=args.val_size, test_size=args.test_size, threads=threads,
+        val_size=args.val_size, test_size=args.test_size, threads=threads, cv=getattr(args, "cv", None),
     )
     return ds, space, objective
 
@@ -102,7 +110,7 @@ def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any
 
     attrs = {"data": str(ds.source), "target": args.target, "model": args.model, "metric": objective.metric,
              "fingerprint": ds.fingerprint, "epochs": args.epochs, "val_size": args.val_size,
-             "test_size": args.test_size}
+             "test_size": args.test_size, "cv": getattr(args, "cv", None)}
     try:
         existing = store.get_study(check_study_name(name)).attrs
     except NotFoundError:
@@ -116,13 +124,18 @@ def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any
                 f"(--{'metric' if key == 'metric' else 'model' if key == 'model' else 'data file'}) or pass a new "
                 "--study name"
             )
+    if existing and existing.get("cv") != attrs["cv"]:  # trial values scored otherwise are not comparable
+        raise StudyError(
+            f"study {name!r} scored its trials with --cv {existing.get('cv')}, not --cv {attrs['cv']}; resume it "
+            "with the same --cv or pass a new --study name"
+        )
     return Study(space, direction=objective.direction, optimizer=args.optimizer, pruner=args.pruner, seed=args.seed,
                  storage=store, name=name, attrs=attrs, heartbeat_interval=args.heartbeat)
 
 
 def _worker_args(args: argparse.Namespace, store_url: str, name: str, deadline: float | None) -> dict[str, Any]:
     keys = ("data", "target", "task", "drop_missing", "model", "space", "metric", "epochs", "patience", "seed",
-            "val_size", "test_size", "optimizer", "pruner", "trials", "heartbeat", "workers")
+            "val_size", "test_size", "optimizer", "pruner", "trials", "heartbeat", "workers", "cv")
     return {**{k: getattr(args, k) for k in keys}, "store_url": store_url, "study_name": name, "deadline": deadline}
 
 
@@ -193,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
     if err is not None:
         done = before.n_trials - before.counts.get(TrialState.RUNNING.value, 0)
         verb = f"resuming study [bold]{name}[/] ({done} trials so far)" if done else f"study [bold]{name}[/]"
-        err.print(f"{verb}: {args.model} on {ds.source}, {objective.metric} ({objective.direction}) on validation, "
+        on = f"{args.cv}-fold cross-validation" if args.cv else "validation"
+        err.print(f"{verb}: {args.model} on {ds.source}, {objective.metric} ({objective.direction}) on {on}, "
                   f"{args.optimizer} optimizer, {args.pruner} pruner, {args.workers} worker(s)")
     deadline = t_start + timeout if timeout else None
     cfg = _worker_args(args, yard.url, name, deadline)
@@ -342,7 +356,7 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     best = store.trial(name, info.best_number)
     result = my.train(
         ds, model=args.model, params=objective.params_for(best.params), epochs=args.epochs, patience=args.patience,
-        seed=args.seed, val_size=args.val_size, test_size=args.test_size, device="cpu",
+        seed=args.seed, val_size=args.val_size, test_size=args.test_size, device="cpu", cv=args.cv,
     )
     version = None if args.no_register else _register(yard, result, args.name or name, name, best, objective)
     sign = -1.0 if info.direction == "maximize" else 1.0
@@ -355,15 +369,16 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
         print_json({
             "study": info.to_dict(), "metric": objective.metric, "direction": info.direction,
             "best_trial": best.to_dict(), "top_trials": [t.to_dict() for t in top], "test_metrics": test,
-            "version": version, "failed_workers": failed_workers,
+            "version": version, "failed_workers": failed_workers, "cv": args.cv,
         })
         return 1 if failed_workers == args.workers else 0
     from rich.console import Console
     from rich.table import Table
 
     con = Console()
+    scored = f"{args.cv}-fold cross-validation mean" if args.cv else "validation"
     table = Table(title=f"study {name}: top {len(top)} of {len(done)} complete trials "
-                        f"({objective.metric} on validation, {info.direction})", header_style="bold")
+                        f"({objective.metric} on {scored}, {info.direction})", header_style="bold")
     table.add_column("#", justify="right")
     table.add_column(objective.metric, justify="right")
     for p in best.params:
@@ -376,7 +391,12 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     c = info.counts
     con.print(f"{c.get('complete', 0)} complete, {c.get('pruned', 0)} pruned, {c.get('failed', 0)} failed")
     key = objective.metric if objective.metric in test else next(iter(test), None)
-    if key is not None:
+    if args.cv is not None and key is not None:
+        sd = test.get(f"{key}_std")
+        con.print(f"best trial {best.number}: {args.cv}-fold cross-validated {key} {test[key]:.6g}"
+                  + (f" ± {sd:.3g} (sd over folds)" if sd is not None else "")
+                  + f"; the registered model is its params refit on all {len(ds)} rows")
+    elif key is not None:
         con.print(f"best trial {best.number} retrained: test {key} {test[key]:.6g} "
                   f"(validation {objective.metric} {best.value:.6g})")
     if version is not None and version["new"]:
@@ -398,6 +418,7 @@ def _register(yard: Any, result: Any, model_name: str, study: str, best: Any, ob
             return {"ref": v.ref, "id": v.id, "new": False}
     version = reg.register(
         result, model_name, tags=tags, links={"study": study, "trial": best.number},
-        description=f"best trial {best.number} of study {study} ({objective.metric} {best.value:.6g} on validation)",
+        description=f"best trial {best.number} of study {study} ({objective.metric} {best.value:.6g} on "
+                    f"{'cross-validation' if objective.cv else 'validation'})",
     )
     return {"ref": version.ref, "id": version.id, "new": True}

@@ -41,6 +41,8 @@ class Predictor:
         self.model = model
         self.schema = schema
         self.encoder = Encoder(schema, getattr(model, "encoding", "onehot"))
+        if self.encoder.mode == "native":  # the library splits on categories itself: tell it which columns
+            model.set_categorical(self.encoder.categorical_sizes())
 
     @property
     def task(self) -> Task:
@@ -84,8 +86,18 @@ class Predictor:
         return self.task is Task.CLASSIFICATION and callable(getattr(self.model, "predict_proba", None))
 
     def config(self) -> dict[str, Any]:
-        """JSON-safe description needed to rebuild the model with ``from_parts``."""
-        return {"format": ARTIFACT_FORMAT, "family": self.family, "params": self.get_params(), "schema": self.schema.to_dict()}
+        """JSON-safe description needed to rebuild the model with ``from_parts`` (and its feature importance)."""
+        out = {"format": ARTIFACT_FORMAT, "family": self.family, "params": self.get_params(), "schema": self.schema.to_dict()}
+        importance = self.importance()
+        if importance is not None:  # recorded with the version; from_parts does not need it
+            out["importance"] = importance
+        return out
+
+    def importance(self) -> dict[str, Any] | None:
+        """``{"method", "values": {feature: value}}``: how much each feature matters to the model, or None."""
+        from .importance import feature_importance
+
+        return feature_importance(self)
 
     def state(self) -> dict[str, NDArray]:
         """The model's learned arrays."""
@@ -93,6 +105,8 @@ class Predictor:
 
     def n_parameters(self) -> int:
         """Number of learned numbers in the state (preprocessing statistics such as input scaling not counted)."""
+        if callable(getattr(self.model, "n_parameters", None)):  # state held as a library's bytes (boosting)
+            return int(self.model.n_parameters())
         return int(sum(np.asarray(v).size for k, v in self.state().items() if not is_statistic(k)))
 
     @classmethod

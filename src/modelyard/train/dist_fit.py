@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ..data.dataset import Dataset
 from ..errors import DataError, ModelError, ParamError, TrainingError
 from ..models import get_family
+from ..models.boosting import GradientBoosting
 from ..models.forest import RandomForest
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
@@ -69,10 +70,10 @@ def check_options(
         raise ParamError(
             f"{family} trains in one pass, so it has no epochs to checkpoint; drop --checkpoint-every/--resume"
         )
-    if not issubclass(cls, (TorchModel, RandomForest)):
+    if not issubclass(cls, (TorchModel, RandomForest, GradientBoosting)):
         raise ModelError(
-            f"{family} cannot train data-parallel: only the torch families (and torch module factories) and "
-            "random_forest can; train it with nodes=1"
+            f"{family} cannot train data-parallel: only the torch families (and torch module factories), "
+            "random_forest and gradient_boosting can; train it with nodes=1"
         )
     if issubclass(cls, RandomForest) and nodes and nodes > 1:
         tree_counts(cls.params.validate(params, family)["n_estimators"], [1] * nodes)
@@ -102,8 +103,9 @@ def fit_on_rank(
     comm = ctx.comm
     cls = get_family(family)
     is_torch = issubclass(cls, TorchModel)
+    is_boosting = issubclass(cls, GradientBoosting)
     p = dict(params)
-    if issubclass(cls, RandomForest):
+    if issubclass(cls, (RandomForest, GradientBoosting)):
         p["n_jobs"] = ctx.threads
     model = cls(task=schema.task, n_classes=schema.n_classes, **p)
     predictor = Predictor(family, model, schema)
@@ -113,7 +115,8 @@ def fit_on_rank(
     Xv = predictor.encoder.transform(Xv)
     counts = comm.gather_counts(len(X))
     start = sum(counts[: ctx.rank])
-    cfg = dataclasses.replace(config, device=ctx.device if is_torch else config.device, threads=ctx.threads)
+    cfg = dataclasses.replace(config, device=ctx.device if is_torch or is_boosting else config.device,
+                              threads=ctx.threads)
     if ctx.watch is not None:
         ctx.watch.beat("training")
     t0 = time.perf_counter()
@@ -122,6 +125,8 @@ def fit_on_rank(
         hook = DataParallel(ctx, start=start, rows=len(X), aggregate=aggregate, sync_every=sync_every,
                             seed=config.seed, checkpoint=checkpoint)
         model.fit(X, y, eval_set=(Xv, yv), config=cfg, callbacks=list(callbacks) if ctx.is_main else [], hook=hook)
+    elif is_boosting:
+        _boost_on_rank(ctx, model, X, y, (Xv, yv), cfg, callbacks)
     else:
         agg = TreeUnion(counts, ctx.rank, seed=config.seed)
         mine = agg.local(model, Shard(X, y, start, sum(counts)))
@@ -157,7 +162,7 @@ def fit_on_rank(
     inner = predictor.model
     extra = {
         "distributed": {
-            "nodes": ctx.world_size, "backend": ctx.backend or "none", "aggregate": aggregate if is_torch else "tree_union",
+            "nodes": ctx.world_size, "backend": ctx.backend or "none", "aggregate": aggregate if is_torch else "histogram_sum" if is_boosting else "tree_union",
             "sync_every": sync_every if is_torch and aggregate == "average" else None,
             "threads_per_process": ctx.threads, "rows_per_rank": counts,
             "first_step_unix": hook.first_step_at if hook is not None else None,
@@ -166,6 +171,31 @@ def fit_on_rank(
     }
     return RankOutcome(predictor, metrics, list(getattr(inner, "history_", [])), getattr(inner, "best_epoch_", None),
                        getattr(inner, "stop_reason_", None), extra)
+
+
+def _boost_on_rank(ctx: RankContext, model: Any, X: NDArray, y: NDArray, eval_set: tuple[NDArray, NDArray],
+                   config: FitConfig, callbacks: Sequence[Callable[[EpochLog], bool | None]]) -> None:
+    """Boost on this rank's rows inside XGBoost's collective (⊕ = sum of gradient histograms, ``boost_dist.py``)."""
+    from ..errors import TrainingError
+    from .boost_dist import peer_lost, xgboost_collective
+
+    watch = ctx.watch
+
+    def beat(booster: Any) -> None:
+        if watch is not None:
+            watch.beat("boosting")
+
+    with xgboost_collective(ctx):
+        try:
+            model.fit(X, y, eval_set=eval_set, config=config, callbacks=list(callbacks) if ctx.is_main else [],
+                      hook=beat)
+        except TrainingError as e:
+            if ctx.world_size > 1 and e.__cause__ is not None and peer_lost(e.__cause__):
+                from .distributed import LostPeerError
+
+                raise LostPeerError(f"rank {ctx.rank} lost contact with another rank while boosting ({e}); "
+                                    "the rank that failed first has the cause") from e
+            raise
 
 
 def _checkpointer(

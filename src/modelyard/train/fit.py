@@ -12,6 +12,7 @@ from ..data.dataset import Dataset
 from ..data.split import split, split_rows
 from ..errors import DataError, ParamError
 from ..models import get_family
+from ..models.boosting import GradientBoosting
 from ..models.forest import RandomForest
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
@@ -26,7 +27,7 @@ __all__ = ["check_training", "fit_predictor", "library_versions", "train"]
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries a model depends on."""
     out = {"python": platform.python_version()}
-    for name in ("modelyard", "numpy", "torch", "scikit-learn", "scipy"):
+    for name in ("modelyard", "numpy", "torch", "scikit-learn", "scipy", "xgboost"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -58,6 +59,16 @@ def fit_predictor(
         eval_set = (predictor.encoder.transform(val_ds.X), val_ds.y)
     model.fit(X, train_ds.y, eval_set=eval_set, config=config, callbacks=callbacks, **fit_kwargs)
     return predictor
+
+
+def preload(cls: type) -> None:
+    """Import what the family trains with before the clock starts: import cost is not training time."""
+    if issubclass(cls, TorchModel):
+        preload_torch()
+    elif issubclass(cls, RandomForest):
+        import sklearn.ensemble  # noqa: F401
+    elif issubclass(cls, GradientBoosting):
+        import xgboost  # noqa: F401
 
 
 def _check_target(dataset: Dataset) -> None:
@@ -97,8 +108,13 @@ def train(
     checkpoint_dir: str | None = None,
     resume: bool = False,
     dist_timeout: float = 600.0,
+    cv: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataset``: seeded split, fit with early stopping, metrics on the untouched test rows.
+
+    ``cv=K`` measures instead by K-fold cross-validation over all rows (stratified for
+    classification; metrics are the folds' means, with ``NAME_std`` their standard deviations) and
+    then refits the returned model on all rows (``train/cv.py``).
 
     ``nodes > 1`` trains data-parallel on that many local processes (``aggregate``: ``"gradient"``,
     synchronous SGD equal to one process, or ``"average"``, parameters averaged every ``sync_every``
@@ -107,6 +123,12 @@ def train(
     """
     _check_target(dataset)
     config = FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed, device=device, threads=threads)
+    if cv is not None:
+        if nodes != 1 or checkpoint_every or resume or init is not None:
+            raise ParamError("cv cannot be combined with nodes > 1, checkpoints or a warm start; drop one of them")
+        from .cv import train_cv
+
+        return train_cv(dataset, model, params, config, k=cv, val_size=val_size, callbacks=callbacks)
     if nodes != 1 or checkpoint_every or resume:
         from .dist_fit import train_distributed
 
@@ -122,10 +144,7 @@ def train(
     _check_held_out(val_size, test_size)
     train_ds, val_ds, test_ds = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
 
-    if issubclass(cls, TorchModel):
-        preload_torch()  # import cost is not training time
-    elif issubclass(cls, RandomForest):
-        import sklearn.ensemble  # noqa: F401
+    preload(cls)
 
     t0 = time.perf_counter()
     predictor = fit_predictor(model, full_params, train_ds, val_ds, config, callbacks, init=init)
@@ -171,11 +190,17 @@ def check_training(
     seed: int = 0,
     val_size: float = 0.15,
     test_size: float = 0.2,
+    cv: int | None = None,
 ) -> None:
     """Refuse, without training, what ``train`` would refuse: no target, bad config, family, params, task or split."""
     _check_target(dataset)
     FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed)
     cls = get_family(model)
     cls(task=dataset.task, n_classes=dataset.schema.n_classes, **cls.params.validate(params, model))
+    if cv is not None:
+        from .cv import check_cv
+
+        check_cv(dataset, cv)
+        return
     _check_held_out(val_size, test_size)
     split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)

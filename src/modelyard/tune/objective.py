@@ -5,6 +5,11 @@ so the best trial retrained with ``train`` is the same model, and its held-out t
 were never seen by the search. Each epoch the chosen metric is measured on the validation
 rows and reported to the trial, which may prune it; the value returned is the metric of the
 model training kept (its best epoch on the validation loss).
+
+With ``cv=K`` a trial is instead scored by K-fold cross-validation over all rows, with the
+folds and inner validation rows ``train(..., cv=K)`` uses (``train/cv.py``); the value is the
+mean over folds, and after fold ``i`` the trial reports the mean of folds ``1..i`` at step ``i``,
+so pruners compare trials fold by fold.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class TrainingObjective:
         test_size: float = 0.2,
         threads: int | None = None,
         fixed: Mapping[str, Any] | None = None,
+        cv: int | None = None,
     ):
         from ..data.split import split
         from ..models import get_family
@@ -66,7 +72,7 @@ class TrainingObjective:
             from ..errors import DataError
 
             raise DataError("the dataset has no target; pass --target COLUMN")
-        if not val_size > 0:
+        if not val_size > 0 and cv is None:
             raise ParamError(
                 f"tuning scores trials on validation rows, so val_size must be > 0, got {val_size}"
             )
@@ -80,6 +86,13 @@ class TrainingObjective:
         if threads and "n_jobs" in self.cls.params.params and "n_jobs" not in self.fixed:
             self.fixed["n_jobs"] = int(threads)  # forests: one worker's share of the cores
         self.fixed = {k: v for k, v in self.fixed.items() if k in self.cls.params.params}
+        self.cv = None
+        if cv is not None:  # trials are scored by K-fold cross-validation over all rows (train/cv.py)
+            from ..train.cv import check_cv
+
+            self.cv = check_cv(dataset, cv)
+            self.dataset, self.val_size = dataset, val_size
+            return
         self.train_ds, self.val_ds, _ = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
         if not len(self.val_ds):
             raise ParamError(
@@ -100,6 +113,8 @@ class TrainingObjective:
         from .trial import TrialPruned
 
         params = self.params_for(trial)
+        if self.cv is not None:
+            return self._cross_validate(params, trial)
         report = getattr(trial, "report", None)
         holder: dict[str, Any] = {}
         pruned = False
@@ -116,6 +131,30 @@ class TrainingObjective:
         if pruned:
             raise TrialPruned(getattr(trial, "prune_reason", None) or "pruned")
         return self._score(predictor)
+
+    def _cross_validate(self, params: dict[str, Any], trial: Any) -> float:
+        """The mean of the metric over the folds; after fold i the pruner sees the mean of folds 1..i."""
+        from ..train.cv import cross_validate
+        from .trial import TrialPruned
+
+        report = getattr(trial, "report", None)
+        scores: list[float] = []
+        pruned = False
+
+        def on_fold(i: int, metrics: dict[str, Any]) -> bool:
+            nonlocal pruned
+            scores.append(float(metrics[self.metric]))
+            if report is None:
+                return False
+            report(i, sum(scores) / len(scores))
+            pruned = bool(trial.should_prune())
+            return pruned
+
+        cross_validate(self.dataset, self.family, params, k=self.cv, config=self.config, val_size=self.val_size,
+                       on_fold=on_fold)
+        if pruned:
+            raise TrialPruned(getattr(trial, "prune_reason", None) or "pruned")
+        return sum(scores) / len(scores)
 
     def _fit(self, params: dict[str, Any], on_epoch: Any, holder: dict[str, Any]) -> Any:
         """Fit as ``train.fit_predictor`` does, but expose the predictor to the epoch callback while it trains."""
