@@ -20,9 +20,12 @@ ranks too, and a stop request of any rank is reduced with ``max`` (``models/boos
 Runtime: rank 0 starts XGBoost's ``RabitTracker`` on the master address (the torchrun contract's
 ``MASTER_ADDR``) and broadcasts its port over the rank session's process group; every rank then
 joins XGBoost's collective with its own rank as task id, so XGBoost's rank order is ours. The
-collective's timeout is the run's ``--dist-timeout``; a rank that dies makes the launcher stop the
-run naming it (``launch.py``), and a rank whose peer stopped answering inside XGBoost reports a
-``LostPeerError``.
+collective's timeout is the run's ``--dist-timeout``. Failures end the run in bounded time: a rank
+that dies makes the launcher stop the run naming it (``launch.py``); a rank whose Python work between
+rounds (callbacks) stops progressing is named by its watchdog, which counts XGBoost's own run as a
+wait on the peers and the callbacks as the rank's own work; a frozen process is named by the
+launcher's heartbeat check; and a rank whose peer stopped answering inside XGBoost's collective
+(after the collective's timeout) reports a ``LostPeerError``.
 """
 
 from __future__ import annotations

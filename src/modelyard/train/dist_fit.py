@@ -179,16 +179,10 @@ def _boost_on_rank(ctx: RankContext, model: Any, X: NDArray, y: NDArray, eval_se
     from ..errors import TrainingError
     from .boost_dist import peer_lost, xgboost_collective
 
-    watch = ctx.watch
-
-    def beat(booster: Any) -> None:
-        if watch is not None:
-            watch.beat("boosting")
-
     with xgboost_collective(ctx):
         try:
             model.fit(X, y, eval_set=eval_set, config=config, callbacks=list(callbacks) if ctx.is_main else [],
-                      hook=beat)
+                      hook=_Heartbeat(ctx.watch))
         except TrainingError as e:
             if ctx.world_size > 1 and e.__cause__ is not None and peer_lost(e.__cause__):
                 from .distributed import LostPeerError
@@ -196,6 +190,29 @@ def _boost_on_rank(ctx: RankContext, model: Any, X: NDArray, y: NDArray, eval_se
                 raise LostPeerError(f"rank {ctx.rank} lost contact with another rank while boosting ({e}); "
                                     "the rank that failed first has the cause") from e
             raise
+
+
+class _Heartbeat:
+    """A boosting rank's watchdog link: a beat after every round, and the waits on other ranks marked as such."""
+
+    def __init__(self, watch: Any):
+        self.watch = watch
+
+    def __call__(self, booster: Any) -> None:
+        if self.watch is not None:
+            self.watch.beat("boosting")
+
+    def waiting(self) -> Any:
+        """Inside: XGBoost's collectives may wait on the others (bounded by the collective's timeout)."""
+        from contextlib import nullcontext
+
+        return self.watch.waiting() if self.watch is not None else nullcontext()
+
+    def working(self) -> Any:
+        """Inside a wait: this rank's own Python work between rounds, which its watchdog times."""
+        from contextlib import nullcontext
+
+        return self.watch.working() if self.watch is not None else nullcontext()
 
 
 def _checkpointer(

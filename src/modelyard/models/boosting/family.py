@@ -20,6 +20,7 @@ runs on every rank inside XGBoost's collective, which sums the gradient histogra
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
@@ -141,8 +142,11 @@ class GradientBoosting:
     ) -> Self:
         """Boost ``n_estimators`` rounds (fewer if the validation loss stops improving); continue if already fitted.
 
-        ``hook(booster)`` runs after every round (a distributed rank's heartbeat); ``callbacks`` get
-        the EpochLog of every logged round and may stop training by returning True.
+        ``hook(booster)`` runs after every round (a distributed rank's heartbeat). A hook with
+        ``waiting()`` and ``working()`` context managers (a rank's watchdog) has XGBoost's run, whose
+        collectives wait on the other ranks, marked as waiting, and the Python work between rounds
+        (callbacks) as this rank's own. ``callbacks`` get the EpochLog of every logged round and may
+        stop training by returning True.
         """
         import xgboost
         from xgboost import collective
@@ -158,20 +162,10 @@ class GradientBoosting:
         types = self._feature_types(X.shape[1])
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
         hp = self.hparams
+        waiting = getattr(hook, "waiting", None)
         try:
-            dtrain = xgboost.QuantileDMatrix(X, self._check_y(y), weight=weight, max_bin=hp["max_bin"],
-                                             feature_types=types, enable_categorical=bool(types),
-                                             nthread=params["nthread"])
-            evals = [(dtrain, "train")]
-            y_var = None
-            if eval_set is not None and (distributed or len(eval_set[0])):
-                Xv, yv = eval_set
-                dval = xgboost.QuantileDMatrix(np.ascontiguousarray(Xv, dtype=np.float32), self._check_y(yv),
-                                               ref=dtrain, feature_types=types, enable_categorical=bool(types),
-                                               nthread=params["nthread"])
-                evals.append((dval, "validation"))
-                if self.task is Task.REGRESSION:
-                    y_var = _variance(np.asarray(yv, dtype=np.float64), distributed)
+            with waiting() if waiting is not None else nullcontext():  # a distributed sketch waits on every rank
+                dtrain, evals, y_var = self._matrices(X, y, weight, eval_set, types, params["nthread"], distributed)
         except xgboost.core.XGBoostError as e:
             raise TrainingError(f"XGBoost refused the data ({_first_line(e)}); check the features") from e
         validating = len(evals) > 1
@@ -180,7 +174,8 @@ class GradientBoosting:
         rounds = hp["n_estimators"]
         logger = RoundLogger(loss=loss, accuracy=accuracy, y_var=y_var, every=-(-rounds // MAX_LOGS),
                              max_time=config.max_time, callbacks=callbacks,
-                             on_round=[self._peek] + ([hook] if hook is not None else []))
+                             on_round=[self._peek] + ([hook] if hook is not None else []),
+                             working=getattr(hook, "working", None))
         cbs = [logger.callback(rounds)]
         stopping = validating and hp["early_stopping_rounds"] is not None
         if stopping:
@@ -189,8 +184,9 @@ class GradientBoosting:
         previous = self.booster_
         start = 0 if previous is None else previous.num_boosted_rounds()
         try:
-            booster = xgboost.train(params, dtrain, num_boost_round=rounds, evals=evals, callbacks=cbs,
-                                    verbose_eval=False, xgb_model=previous)
+            with waiting() if waiting is not None else nullcontext():
+                booster = xgboost.train(params, dtrain, num_boost_round=rounds, evals=evals, callbacks=cbs,
+                                        verbose_eval=False, xgb_model=previous)
         except xgboost.core.XGBoostError as e:
             self.booster_ = previous
             raise TrainingError(f"XGBoost failed while boosting ({_first_line(e)})") from e
@@ -215,6 +211,24 @@ class GradientBoosting:
         else:
             self.stop_reason_ = "rounds"
         return self
+
+    def _matrices(self, X: NDArray, y: NDArray, weight: NDArray | None, eval_set: EvalSet | None,
+                  types: list[str] | None, nthread: int, distributed: bool) -> tuple[Any, list[Any], float | None]:
+        """The training matrix (quantile cuts from its rows, of every rank's), the evals, and var(y_val)."""
+        import xgboost
+
+        dtrain = xgboost.QuantileDMatrix(X, self._check_y(y), weight=weight, max_bin=self.hparams["max_bin"],
+                                         feature_types=types, enable_categorical=bool(types), nthread=nthread)
+        evals = [(dtrain, "train")]
+        y_var = None
+        if eval_set is not None and (distributed or len(eval_set[0])):  # every rank builds one, even empty
+            Xv, yv = eval_set
+            dval = xgboost.QuantileDMatrix(np.ascontiguousarray(Xv, dtype=np.float32), self._check_y(yv), ref=dtrain,
+                                           feature_types=types, enable_categorical=bool(types), nthread=nthread)
+            evals.append((dval, "validation"))
+            if self.task is Task.REGRESSION:
+                y_var = _variance(np.asarray(yv, dtype=np.float64), distributed)
+        return dtrain, evals, y_var
 
     def _peek(self, booster: Any) -> None:
         """Let callbacks that predict (a tuning objective's pruning) see the trees grown so far."""

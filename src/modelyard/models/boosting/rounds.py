@@ -39,6 +39,7 @@ class RoundLogger:
         max_time: float | None,
         callbacks: Sequence[Callable[[EpochLog], bool | None]],
         on_round: Sequence[Callable[[Any], None]] = (),
+        working: Callable[[], Any] | None = None,
     ):
         self.loss = loss
         self.accuracy = accuracy
@@ -47,6 +48,7 @@ class RoundLogger:
         self.max_time = max_time
         self.callbacks = list(callbacks)
         self.on_round = list(on_round)  # called after every round with the booster being trained
+        self.working = working  # marks this rank's own Python work inside the library's run (a rank's watchdog)
         self.history: list[EpochLog] = []
         self.rounds = 0
         self.stopped_by: str | None = None
@@ -72,6 +74,18 @@ class RoundLogger:
         return float(values[-1]) if values else None
 
     def _after(self, model: Any, epoch: int, evals_log: dict[str, Any], total: int) -> bool:
+        if self.working is not None:
+            with self.working():
+                stop = self._local(model, epoch, evals_log, total)
+        else:
+            stop = self._local(model, epoch, evals_log, total)
+        agreed = _agree(stop)
+        if agreed and self.stopped_by is None:
+            self.stopped_by = "callback"  # another rank's request
+        return agreed
+
+    def _local(self, model: Any, epoch: int, evals_log: dict[str, Any], total: int) -> bool:
+        """This rank's part of a round's end: log, callbacks, time budget; whether it asks to stop."""
         if self._first is None:
             self._first = epoch
         self.rounds = epoch - self._first + 1
@@ -98,10 +112,7 @@ class RoundLogger:
                     stop, self.stopped_by = True, "callback"
         if self.max_time is not None and time.perf_counter() - self._start > self.max_time and not last:
             stop, self.stopped_by = True, self.stopped_by or "max_time"
-        agreed = _agree(stop)
-        if agreed and self.stopped_by is None:
-            self.stopped_by = "callback"  # another rank's request
-        return agreed
+        return stop
 
 
 def _agree(stop: bool) -> bool:
