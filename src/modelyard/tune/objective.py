@@ -118,10 +118,13 @@ class TrainingObjective:
         report = getattr(trial, "report", None)
         holder: dict[str, Any] = {}
         pruned = False
+        # boosting logs every round: score for the pruner about 20 times a trial, not after every tree
+        rounds = params.get(getattr(self.cls, "progress_param", None) or "", None)
+        every = max(1, int(rounds) // 20) if isinstance(rounds, int) else 1
 
         def on_epoch(log: EpochLog) -> bool:
             nonlocal pruned
-            if report is None or "predictor" not in holder:
+            if report is None or "predictor" not in holder or log.epoch % every:
                 return False
             report(log.epoch, self._score(holder["predictor"]))
             pruned = bool(trial.should_prune())
