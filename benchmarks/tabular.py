@@ -96,8 +96,9 @@ def to_dataset(frame: Any, target: str) -> Any:
         return my.load_dataset(frame, target=target)
     except DataError:
         pass
+    import pandas as pd
+
     from modelyard.data.dataset import Dataset
-    from modelyard.schema import Column, Schema
 
     filled = frame.copy()
     for c in frame.columns:
@@ -113,7 +114,7 @@ def to_dataset(frame: Any, target: str) -> Any:
         values = frame[col.name]
         if col.kind == "categorical":
             lookup = {c: i for i, c in enumerate(col.categories or ())}
-            X[:, j] = [np.nan if v is None or v != v else lookup.get(str(v), -1) for v in values.astype(object)]
+            X[:, j] = [np.nan if pd.isna(v) else lookup.get(str(v), -1) for v in values.astype(object)]
         else:
             X[:, j] = values.to_numpy(dtype=np.float64)
     base = my.load_dataset(filled, target=target)
@@ -228,8 +229,9 @@ def run_tuning(args: argparse.Namespace) -> list[dict[str, Any]]:
                                           threads=args.threads, cv=args.folds)
             folds, inner = fold_plan(ds, args.folds, seed)
 
-            def direct(params: dict[str, Any], seed: int = seed, folds: Any = folds, inner: Any = inner) -> float:
-                return direct_cv(ds, {**defaults, **params}, folds, inner, table.metric, args.threads, seed)
+            def direct(params: dict[str, Any], seed: int = seed, folds: Any = folds, inner: Any = inner,
+                       ds: Any = ds, metric: str = table.metric) -> float:
+                return direct_cv(ds, {**defaults, **params}, folds, inner, metric, args.threads, seed)
 
             d_ours = objective({})
             d_direct = direct({})
@@ -405,9 +407,11 @@ def main() -> None:
     d.add_argument("--features", type=int, default=20)
     d.add_argument("--rounds", type=int, default=100)
     args = p.parse_args()
-    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}", flush=True)
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True, check=False).stdout.strip()}",
+          flush=True)
     {"overhead": run_overhead, "tuning": run_tuning, "distributed": run_distributed}[args.part](args)
-    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}", flush=True)
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True, check=False).stdout.strip()}",
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def run(model, X):
 
 @pytest.mark.parametrize("k", [2, 3])
 def test_classifier_probabilities_match_xgboost(k):
-    X, rng = data()
+    X, _ = data()
     y = np.digitize(np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * np.isnan(X[:, 2]), [-0.5, 0.5][: k - 1])
     model = GradientBoosting(task=Task.CLASSIFICATION, n_classes=k, n_estimators=40, max_depth=4, n_jobs=1)
     model.fit(X, y, config=CFG)

@@ -31,7 +31,7 @@ launcher's heartbeat check; and a rank whose peer stopped answering inside XGBoo
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +39,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..records.training import EpochLog, FitConfig
 from .aggregate import Shard
 from .distributed import LostPeerError, RankContext
 
-__all__ = ["Histogram", "HistogramSum", "Split", "xgboost_collective"]
+__all__ = ["Heartbeat", "Histogram", "HistogramSum", "Split", "boost_on_rank", "xgboost_collective"]
 
 
 @contextmanager
@@ -58,7 +59,7 @@ def xgboost_collective(ctx: RankContext) -> Iterator[None]:
     wait = ctx.watch.waiting if ctx.watch is not None else _null
     tracker = None
     port = 0
-    timeout = max(1, int(round(ctx.timeout)))
+    timeout = max(1, round(ctx.timeout))
     if ctx.is_main:
         tracker = RabitTracker(n_workers=ctx.world_size, host_ip=host, port=0, sortby="task", timeout=timeout)
         tracker.start()
@@ -98,6 +99,45 @@ def peer_lost(e: BaseException) -> bool:
     text = str(e).lower()
     return any(w in text for w in ("connection", "socket", "timeout", "timed out", "broken pipe", "peer", "recv",
                                    "send", "poll"))
+
+
+def boost_on_rank(ctx: RankContext, model: Any, X: NDArray, y: NDArray, eval_set: tuple[NDArray, NDArray],
+                   config: FitConfig, callbacks: Sequence[Callable[[EpochLog], bool | None]]) -> None:
+    """Boost on this rank's rows inside XGBoost's collective (⊕ = sum of gradient histograms, ``boost_dist.py``)."""
+    from ..errors import TrainingError
+
+    with xgboost_collective(ctx):
+        try:
+            model.fit(X, y, eval_set=eval_set, config=config, callbacks=list(callbacks) if ctx.is_main else [],
+                      hook=Heartbeat(ctx.watch))
+        except TrainingError as e:
+            if ctx.world_size > 1 and e.__cause__ is not None and peer_lost(e.__cause__):
+                raise LostPeerError(f"rank {ctx.rank} lost contact with another rank while boosting ({e}); "
+                                    "the rank that failed first has the cause") from e
+            raise
+
+
+class Heartbeat:
+    """A boosting rank's watchdog link: a beat after every round, and the waits on other ranks marked as such."""
+
+    def __init__(self, watch: Any):
+        self.watch = watch
+
+    def __call__(self, booster: Any) -> None:
+        if self.watch is not None:
+            self.watch.beat("boosting")
+
+    def waiting(self) -> Any:
+        """Inside: XGBoost's collectives may wait on the others (bounded by the collective's timeout)."""
+        from contextlib import nullcontext
+
+        return self.watch.waiting() if self.watch is not None else nullcontext()
+
+    def working(self) -> Any:
+        """Inside a wait: this rank's own Python work between rounds, which its watchdog times."""
+        from contextlib import nullcontext
+
+        return self.watch.working() if self.watch is not None else nullcontext()
 
 
 # --- the ⊕ in numpy: what the collective computes, stated small enough to test ---------------------------------

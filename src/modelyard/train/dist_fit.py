@@ -126,7 +126,9 @@ def fit_on_rank(
                             seed=config.seed, checkpoint=checkpoint)
         model.fit(X, y, eval_set=(Xv, yv), config=cfg, callbacks=list(callbacks) if ctx.is_main else [], hook=hook)
     elif is_boosting:
-        _boost_on_rank(ctx, model, X, y, (Xv, yv), cfg, callbacks)
+        from .boost_dist import boost_on_rank
+
+        boost_on_rank(ctx, model, X, y, (Xv, yv), cfg, callbacks)
     else:
         agg = TreeUnion(counts, ctx.rank, seed=config.seed)
         mine = agg.local(model, Shard(X, y, start, sum(counts)))
@@ -171,48 +173,6 @@ def fit_on_rank(
     }
     return RankOutcome(predictor, metrics, list(getattr(inner, "history_", [])), getattr(inner, "best_epoch_", None),
                        getattr(inner, "stop_reason_", None), extra)
-
-
-def _boost_on_rank(ctx: RankContext, model: Any, X: NDArray, y: NDArray, eval_set: tuple[NDArray, NDArray],
-                   config: FitConfig, callbacks: Sequence[Callable[[EpochLog], bool | None]]) -> None:
-    """Boost on this rank's rows inside XGBoost's collective (⊕ = sum of gradient histograms, ``boost_dist.py``)."""
-    from ..errors import TrainingError
-    from .boost_dist import peer_lost, xgboost_collective
-
-    with xgboost_collective(ctx):
-        try:
-            model.fit(X, y, eval_set=eval_set, config=config, callbacks=list(callbacks) if ctx.is_main else [],
-                      hook=_Heartbeat(ctx.watch))
-        except TrainingError as e:
-            if ctx.world_size > 1 and e.__cause__ is not None and peer_lost(e.__cause__):
-                from .distributed import LostPeerError
-
-                raise LostPeerError(f"rank {ctx.rank} lost contact with another rank while boosting ({e}); "
-                                    "the rank that failed first has the cause") from e
-            raise
-
-
-class _Heartbeat:
-    """A boosting rank's watchdog link: a beat after every round, and the waits on other ranks marked as such."""
-
-    def __init__(self, watch: Any):
-        self.watch = watch
-
-    def __call__(self, booster: Any) -> None:
-        if self.watch is not None:
-            self.watch.beat("boosting")
-
-    def waiting(self) -> Any:
-        """Inside: XGBoost's collectives may wait on the others (bounded by the collective's timeout)."""
-        from contextlib import nullcontext
-
-        return self.watch.waiting() if self.watch is not None else nullcontext()
-
-    def working(self) -> Any:
-        """Inside a wait: this rank's own Python work between rounds, which its watchdog times."""
-        from contextlib import nullcontext
-
-        return self.watch.working() if self.watch is not None else nullcontext()
 
 
 def _checkpointer(
@@ -329,6 +289,12 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _preload(family: str) -> None:
+    """Import XGBoost before the rank's watchdog starts (seconds on a busy machine): an import is not a hang."""
+    if issubclass(get_family(family), GradientBoosting):
+        import xgboost  # noqa: F401
+
+
 def _api_rank(payload: Mapping[str, Any]) -> None:
     """Worker target of ``train(ds, nodes=N)``: read my block of each part, fit, rank 0 writes the result."""
     from safetensors.numpy import save_file
@@ -343,6 +309,7 @@ def _api_rank(payload: Mapping[str, Any]) -> None:
     }
     config = FitConfig.from_dict(payload["config"])
     schema = Schema.from_dict(payload["schema"])
+    _preload(payload["family"])
     with rank_session(timeout=payload["timeout"], device=config.device, threads=config.threads) as ctx:
         ckpt = _checkpointer(payload["checkpoint_dir"], payload["checkpoint_every"], payload["resume"], payload["key"])
         remote = control_callback(ctx.watch)
@@ -388,6 +355,7 @@ def train_file(
     check_options(model, nodes=None, aggregate=aggregate, sync_every=sync_every,
                   checkpoint_every=checkpoint_every, resume=resume)
     full = get_family(model).params.validate(params, model)
+    _preload(model)
     with rank_session(timeout=timeout, device=config.device, threads=config.threads) as ctx:
         if ctx.watch is not None:
             ctx.watch.beat("reading its shard")

@@ -20,8 +20,8 @@ runs on every rank inside XGBoost's collective, which sums the gradient histogra
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, ClassVar, Self
 
 import numpy as np
