@@ -411,7 +411,7 @@ def main() -> None:
     t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--optimizer", default="gp")
-    t.add_argument("--pruner", default="median")
+    t.add_argument("--pruner", default="none", help="modelyard tune --cv's default is none")
     d = sub.add_parser("distributed")
     d.add_argument("--rows", type=int, default=2_000_000)
     d.add_argument("--features", type=int, default=20)

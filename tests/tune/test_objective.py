@@ -65,3 +65,17 @@ def test_cv_larger_than_the_smallest_class_is_refused_before_any_trial(cancer):
 
     with pytest.raises(ParamError, match="--cv 300 needs at least 300 rows of every class"):
         TrainingObjective(cancer, "gradient_boosting", default_space("gradient_boosting"), cv=300)
+
+
+def test_tune_prunes_by_default_except_with_cv():
+    import argparse
+
+    from modelyard.cli.tune_cmd import _check_args
+
+    base = {"trials": 4, "workers": 1, "top": 3, "epochs": 2, "heartbeat": 10.0}
+    plain = argparse.Namespace(**base, cv=None, pruner=None)
+    with_cv = argparse.Namespace(**base, cv=5, pruner=None)
+    chosen = argparse.Namespace(**base, cv=5, pruner="asha")
+    for ns in (plain, with_cv, chosen):
+        _check_args(ns)
+    assert (plain.pruner, with_cv.pruner, chosen.pruner) == ("median", "none", "asha")

@@ -39,8 +39,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="trials run at once, each in its own process (default 1)")
     p.add_argument("--space", default=None, help="search space YAML/JSON file (default: the family's default space)")
     p.add_argument("--optimizer", choices=("gp", "random"), default="gp", help="default gp")
-    p.add_argument("--pruner", choices=("median", "asha", "none"), default="median",
-                   help="stops bad trials early from their per-epoch validation metric (default median)")
+    p.add_argument("--pruner", choices=("median", "asha", "none"), default=None,
+                   help="stops bad trials early from their per-epoch (with --cv: per-fold) validation metric "
+                        "(default median; none with --cv)")
     p.add_argument("--metric", default=None,
                    help="validation metric: f1 (default), accuracy, precision, recall, log_loss, roc_auc; "
                         "rmse (default), mae, r2 for regression")
@@ -84,6 +85,8 @@ def _check_args(args: argparse.Namespace) -> None:
         from modelyard.train.cv import check_folds
 
         check_folds(args.cv)
+    if getattr(args, "pruner", None) is None:  # fold means are noisy: pruning on them cost more than it saved
+        args.pruner = "none" if getattr(args, "cv", None) is not None else "median"
 
 
 def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any]:
