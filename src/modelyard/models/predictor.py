@@ -41,8 +41,9 @@ class Predictor:
         self.model = model
         self.schema = schema
         self.encoder = Encoder(schema, getattr(model, "encoding", "onehot"))
-        if self.encoder.mode == "native":  # the library splits on categories itself: tell it which columns
-            model.set_categorical(self.encoder.categorical_sizes())
+        tell = getattr(model, "set_categorical", None)
+        if self.encoder.mode == "native" and callable(tell):  # the library splits on categories itself
+            tell(self.encoder.categorical_sizes())
 
     @property
     def task(self) -> Task:
