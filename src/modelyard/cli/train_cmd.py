@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--val-size", type=float, default=0.15, help="validation fraction (early stopping)")
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction (final metrics)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (per process with --nodes)")
+    p.add_argument("--threads", type=int, default=None, help="torch or XGBoost threads (per process with --nodes)")
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="measure by K-fold cross-validation over all rows (stratified for classification: mean and "
                         "sd per metric), then refit the registered model on all rows")
