@@ -16,6 +16,7 @@ SUBJECTS = {
     "logistic_regression": {"batch_size": 32, "learning_rate": 0.05},
     "mlp": {"hidden_sizes": (16, 8), "dropout": 0.1, "batch_size": 32},
     "random_forest": {"n_estimators": 8, "n_jobs": 1},
+    "gradient_boosting": {"n_estimators": 30, "max_depth": 3, "n_jobs": 1},
     # a Model-protocol class with declared params, and one whose params come from its signature
     "custom_examples:CentroidClassifier": {},
     "custom_examples:ClosedFormRidge": {},

@@ -71,3 +71,35 @@ def convergence(payload: dict[str, Any]) -> None:
                   callbacks=[record], hook=hook)
         if ctx.is_main:
             save_file({"thetas": np.stack(thetas)}, payload["out"])
+
+
+from modelyard.models.boosting import GradientBoosting  # noqa: E402
+
+
+class FaultyBoosting(GradientBoosting):
+    """``--model dist_helpers:FaultyBoosting``: gradient boosting whose rank ``fail_rank`` exits (or hangs) in round ``after``.
+
+    Fault parameters come from the environment (MODELYARD_TEST_FAULT=mode,rank,after) so the
+    family's declared hyperparameters stay those of gradient_boosting.
+    """
+
+    def fit(self, X, y, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        mode, rank, after = os.environ.get("MODELYARD_TEST_FAULT", "exit,1,3").split(",")
+        outer = kwargs.pop("hook", None)
+
+        class Hook:
+            def __call__(self, booster: Any) -> None:
+                if outer is not None:
+                    outer(booster)
+                if int(os.environ.get("RANK", "0")) == int(rank) and booster.num_boosted_rounds() >= int(after):
+                    if mode == "exit":
+                        os._exit(9)
+                    time.sleep(3600)
+
+            def waiting(self) -> Any:
+                return outer.waiting()
+
+            def working(self) -> Any:
+                return outer.working()
+
+        return super().fit(X, y, hook=Hook() if outer is not None else None, **kwargs)

@@ -6,7 +6,10 @@ from typing import Any
 
 from .render import local_time, num
 
-__all__ = ["diff_text", "lineage_tree", "metric_text", "move_text", "split_text", "version_panel", "versions_table"]
+__all__ = [
+    "diff_text", "importance_table", "lineage_tree", "metric_text", "move_text", "split_text", "version_panel",
+    "versions_table",
+]
 
 
 def metric_text(key: str | None, value: float | None) -> str:
@@ -75,7 +78,29 @@ def version_panel(v: Any, parent: str | None) -> Any:
     for k, val in v.params.items():
         params.add_row(k, str(val))
     title = "held-out metrics" + (" (measured on the parent: same weights)" if "metrics_from" in v.links else "")
-    return Group(info, params, metrics_table(v.metrics, title=title))
+    parts = [info, params, metrics_table(v.metrics, title=title)]
+    imp = importance_table(getattr(v, "importance", None))
+    if imp is not None:
+        parts.append(imp)
+    return Group(*parts)
+
+
+def importance_table(imp: dict[str, Any] | None, top: int = 20) -> Any:
+    """Feature importance as a table with a bar per feature (largest first), or None when there is none."""
+    if not imp or not imp.get("values"):
+        return None
+    from rich.table import Table
+
+    items = sorted(imp["values"].items(), key=lambda kv: -kv[1])
+    peak = max((v for _, v in items), default=0.0) or 1.0
+    more = f", top {top} of {len(items)}" if len(items) > top else ""
+    t = Table(title=f"feature importance ({imp['method'].replace('_', ' ')}{more})", header_style="bold")
+    t.add_column("feature", overflow="fold")
+    t.add_column("importance", justify="right")
+    t.add_column("")
+    for name, value in items[:top]:
+        t.add_row(name, f"{value:.4g}", "█" * max(0, round(24 * value / peak)))
+    return t
 
 
 def diff_text(version: Any, reg: Any) -> str:

@@ -242,8 +242,8 @@ class TrainProgress:
         self.progress.stop()
 
     def __call__(self, log: Any) -> None:
-        """Training callback: advance one epoch."""
-        self.seen += 1
+        """Training callback: move to the logged epoch (or boosting round; a log may cover a block of rounds)."""
+        self.seen = max(self.seen, int(log.epoch))
         val = "-" if log.val_metric is None else num(log.val_metric)
         status = f"epoch {self.seen}/{self.epochs}  loss {num(log.train_loss)}  val {val}"
         self.progress.update(self.task, total=self.epochs, completed=self.seen, status=status)

@@ -22,7 +22,8 @@ def add_parser(sub: Any) -> None:
     add_data_args(p)
     add_table_args(p)
     p.add_argument("--model", default="logistic_regression",
-                   help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
+                   help="linear_regression, logistic_regression, mlp, random_forest, gradient_boosting, "
+                        "or package.module:Class")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="a hyperparameter (repeatable); the families' hyperparameters are listed below (default: each "
                         "one's default)")
@@ -35,7 +36,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--test-size", type=float, default=0.2, help="test fraction (final metrics)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (per process with --nodes) (default: torch's choice)")
+                   help="torch or XGBoost threads (per process with --nodes) (default: the library's choice)")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="measure by K-fold cross-validation over all rows (stratified for classification: mean and "
+                        "sd per metric), then refit the registered model on all rows (default: one held-out split)")
     _add_distributed_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
     add_plain_arg(p)
@@ -56,6 +60,15 @@ def run(args: argparse.Namespace) -> int:
 
     from .render import TrainProgress, metrics_table, print_json, stderr_console
 
+    if args.cv is not None and _distributed(args):
+        from modelyard.errors import ParamError
+
+        raise ParamError("--cv cannot be combined with --nodes, torchrun or checkpoints; drop --cv or train on one process")
+    if args.cv is not None and args.save_split is not None:
+        from modelyard.errors import ParamError
+
+        raise ParamError("--save-split cannot be combined with --cv: a cross-validated version is refit on all rows, "
+                         "so there is no split to write; drop one of them")
     if args.save_split is not None:
         from modelyard.data.export import check_split_folder
 
@@ -74,21 +87,28 @@ def run(args: argparse.Namespace) -> int:
         max_time = parse_duration(args.max_time)
         family = my.get_family(args.model)
         params = merge_class_weight(params, args.class_weight, args.model, family)
-        family.params.validate(params, args.model)  # refuse bad params before loading any data
+        full = family.params.validate(params, args.model)  # refuse bad params before loading any data
         if args.impute is not None:
             check_strategy(args.impute)
+        if args.cv is not None:
+            from modelyard.train.cv import check_folds
+
+            check_folds(args.cv)  # refused before the data is read
         ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing,
                              drop_columns=args.drop_columns or ())
         check_training(ds, args.model, params, epochs=args.epochs, patience=args.patience, max_time=max_time,
-                       seed=args.seed, val_size=args.val_size, test_size=args.test_size,
-                       impute=args.impute)  # before any output
+                       seed=args.seed, val_size=args.val_size, test_size=0.0 if args.cv else args.test_size,
+                       impute=args.impute, cv=args.cv)  # before any output
         _check_register(args)  # and a bad --name or unusable store
         kwargs = {
             "epochs": args.epochs, "patience": args.patience, "max_time": max_time, "seed": args.seed,
             "val_size": args.val_size, "test_size": args.test_size, "device": args.device, "threads": args.threads,
             "impute": args.impute,
         }
-        if args.json:
+        total = progress_total(family, full, args.epochs)
+        if args.cv is not None:
+            result = _train_cv(args, ds, params, kwargs, total)
+        elif args.json:
             result = my.train(ds, model=args.model, params=params, **kwargs)
         else:
             err = stderr_console()
@@ -96,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             for note in (ds.dropped.sentence() if ds.dropped else None, impute_note(args.model, args.impute)):
                 if note:
                     err.print(f"note: {note}", markup=False, highlight=False)
-            with TrainProgress(args.epochs, args.model) as bar:
+            with TrainProgress(total, args.model) as bar:
                 result = my.train(ds, model=args.model, params=params, callbacks=[bar], **kwargs)
     ref = _register(args, result)
     written = _save_split(args, result, ds) if args.save_split is not None else None
@@ -111,10 +131,24 @@ def run(args: argparse.Namespace) -> int:
         from .render import print_table, stdout_console
 
         con = stdout_console()
-        print_table(con, metrics_table(result.metrics, title=f"{args.model} — held-out {result.metrics['evaluated_on']} "
-                                       "metrics"), plain=args.plain)
+        if "cv" in result.extra:
+            from .train_render import cv_table, refit_note
+
+            print_table(con, cv_table(result.extra["cv"], title=f"{args.model} — {result.metrics['evaluated_on']}"),
+                        plain=args.plain)
+            con.print(refit_note(result))
+        else:
+            print_table(con, metrics_table(result.metrics, title=f"{args.model} — held-out "
+                                           f"{result.metrics['evaluated_on']} metrics"), plain=args.plain)
+        imp = result.model.importance()
+        if imp is not None:
+            from .train_render import importance_text
+
+            con.print(importance_text(imp))
         if result.stop_reason:
-            con.print(f"stopped: {result.stop_reason} (best epoch {result.best_epoch} of {len(result.history)})")
+            rounds = getattr(my.get_family(args.model), "progress_param", None) is not None
+            unit, ran = ("round", result.history[-1].epoch if result.history else 0) if rounds else ("epoch", len(result.history))
+            con.print(f"stopped: {result.stop_reason} (best {unit} {result.best_epoch} of {ran})")
         if ref is not None:
             con.print(f"registered [bold]{ref['ref']}[/] (id {ref['id'][:12]})")
         if written is not None:
@@ -135,6 +169,54 @@ def _save_split(args: argparse.Namespace, result: Any, ds: Any) -> dict[str, str
         ds = my.load_dataset(args.data, target=args.target, task=args.task, drop_missing=args.drop_missing)
     rows = split_rows(ds, val_size=args.val_size, test_size=args.test_size, seed=args.seed)
     return write_split(ds, rows, args.save_split, record=result.split)
+
+
+def progress_total(family: type, params: dict[str, Any], epochs: int) -> int:
+    """What the progress bar counts to: epochs, or the family's rounds (``progress_param``, e.g. n_estimators)."""
+    name = getattr(family, "progress_param", None)
+    return int(params[name]) if name and isinstance(params.get(name), int) else epochs
+
+
+def _train_cv(args: argparse.Namespace, ds: Any, params: dict[str, Any], kwargs: dict[str, Any], total: int) -> Any:
+    """``--cv K``: one line per fold on stderr, then the refit on all rows with its progress bar."""
+    from modelyard.records.training import FitConfig
+    from modelyard.train.cv import train_cv
+    from modelyard.train.fit import impute_note
+
+    from .render import TrainProgress, stderr_console
+
+    err = None if args.json else stderr_console()
+    config = FitConfig(epochs=kwargs["epochs"], patience=kwargs["patience"], max_time=kwargs["max_time"],
+                       seed=kwargs["seed"], device=kwargs["device"], threads=kwargs["threads"])
+    if err is not None:
+        err.print(f"[bold]{args.model}[/] on {ds.source}: {len(ds)} rows, {ds.n_features} features, "
+                  f"{ds.task.value}; {args.cv}-fold cross-validation, then a refit on all rows")
+    notes = [n for n in (ds.dropped.sentence() if ds.dropped else None, impute_note(args.model, kwargs["impute"])) if n]
+    for note in notes if err is not None else ():
+        err.print(f"note: {note}", markup=False, highlight=False)
+
+    def on_fold(i: int, metrics: dict[str, Any]) -> None:
+        if err is not None:
+            shown = ", ".join(f"{m} {metrics[m]:.4f}" for m in ("f1", "accuracy", "rmse", "r2") if m in metrics)
+            err.print(f"fold {i}/{args.cv}: {shown}")
+
+    bar = TrainProgress(total, f"{args.model} refit", enabled=err is not None)
+    started = False
+
+    def refit_progress(log: Any) -> None:  # the bar starts with the refit, after the folds' lines
+        nonlocal started
+        if not started:
+            bar.__enter__()
+            started = True
+        bar(log)
+
+    try:
+        return train_cv(ds, args.model, params, config, k=args.cv, val_size=args.val_size,
+                        callbacks=[refit_progress] if err is not None else [], on_fold=on_fold,
+                        impute=kwargs["impute"], notes=tuple(notes))
+    finally:
+        if started:
+            bar.__exit__(None, None, None)
 
 
 def _check_register(args: argparse.Namespace) -> None:
@@ -248,7 +330,9 @@ def _train_distributed(args: argparse.Namespace) -> Any:
             model, rest = text.split(" ", 1)
             err.print(f"[bold]{model}[/] {rest}")
 
-    with TrainProgress(args.epochs, args.model, enabled=show) as bar:
+    total = progress_total(my.get_family(args.model), my.get_family(args.model).params.validate(params, args.model),
+                           args.epochs)
+    with TrainProgress(total, args.model, enabled=show) as bar:
         if launching:
             return launch_file(job, nodes=args.nodes, threads=args.threads, callbacks=[bar] if show else [],
                                announce=announce)

@@ -34,19 +34,24 @@ def add_parser(sub: Any) -> None:
     add_data_args(p)
     add_table_args(p)
     p.add_argument("--model", default="logistic_regression",
-                   help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
+                   help="linear_regression, logistic_regression, mlp, random_forest, gradient_boosting, "
+                        "or package.module:Class")
     p.add_argument("--trials", type=int, default=20,
                    help="the study's total trial budget (a resumed study runs the remainder; default 20)")
     p.add_argument("--workers", type=int, default=1, help="trials run at once, each in its own process (default 1)")
     p.add_argument("--space", default=None, help="search space YAML/JSON file (default: the family's default space)")
     p.add_argument("--optimizer", choices=("gp", "random"), default="gp", help="default gp")
-    p.add_argument("--pruner", choices=("median", "asha", "none"), default="median",
-                   help="stops bad trials early from their per-epoch validation metric (default median)")
+    p.add_argument("--pruner", choices=("median", "asha", "none"), default=None,
+                   help="stops bad trials early from their per-epoch (with --cv: per-fold) validation metric "
+                        "(default median; none with --cv)")
     p.add_argument("--metric", default=None,
                    help="validation metric: f1 (default), accuracy, precision, recall, log_loss, roc_auc; "
                         "rmse (default), mae, r2 for regression")
     p.add_argument("--timeout", default=None, help="wall-clock budget, e.g. 90s, 30m, 2h (running trials finish)")
     p.add_argument("--study", default=None, help="study name; an existing study of that name is resumed")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="score each trial by K-fold cross-validation over all rows (the mean over folds; pruners "
+                        "see each fold); the best params are then refit on all rows")
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs per trial (default 20)")
     p.add_argument("--patience", type=int, default=None, help="early stopping within a trial")
     p.add_argument("--seed", type=int, default=0)
@@ -85,6 +90,12 @@ def _check_args(args: argparse.Namespace) -> None:
         from modelyard.registry import check_model_name
 
         check_model_name(args.name)  # before any trial runs
+    if getattr(args, "cv", None) is not None:
+        from modelyard.train.cv import check_folds
+
+        check_folds(args.cv)
+    if getattr(args, "pruner", None) is None:  # fold means are noisy: pruning on them cost more than it saved
+        args.pruner = "none" if getattr(args, "cv", None) is not None else "median"
 
 
 def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any]:
@@ -106,6 +117,7 @@ def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any
     objective = TrainingObjective(
         ds, args.model, space, metric=args.metric, epochs=args.epochs, patience=args.patience, seed=args.seed,
         val_size=args.val_size, test_size=args.test_size, threads=threads, fixed=fixed, impute=args.impute,
+        cv=getattr(args, "cv", None),
     )
     return ds, space, objective
 
@@ -117,7 +129,7 @@ def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any
 
     attrs = {"data": str(ds.source), "target": args.target, "model": args.model, "metric": objective.metric,
              "fingerprint": ds.fingerprint, "epochs": args.epochs, "val_size": args.val_size,
-             "test_size": args.test_size}
+             "test_size": args.test_size, "cv": getattr(args, "cv", None)}
     try:
         existing = store.get_study(check_study_name(name)).attrs
     except NotFoundError:
@@ -131,6 +143,11 @@ def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any
                 f"(--{'metric' if key == 'metric' else 'model' if key == 'model' else 'data file'}) or pass a new "
                 "--study name"
             )
+    if existing and existing.get("cv") != attrs["cv"]:  # trial values scored otherwise are not comparable
+        raise StudyError(
+            f"study {name!r} scored its trials with --cv {existing.get('cv')}, not --cv {attrs['cv']}; resume it "
+            "with the same --cv or pass a new --study name"
+        )
     return Study(space, direction=objective.direction, optimizer=args.optimizer, pruner=args.pruner, seed=args.seed,
                  storage=store, name=name, attrs=attrs, heartbeat_interval=args.heartbeat)
 
@@ -138,7 +155,7 @@ def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any
 def _worker_args(args: argparse.Namespace, store_url: str, name: str, deadline: float | None) -> dict[str, Any]:
     keys = ("data", "target", "task", "drop_missing", "model", "space", "metric", "epochs", "patience", "seed",
             "val_size", "test_size", "optimizer", "pruner", "trials", "heartbeat", "workers", "drop_columns", "impute",
-            "class_weight")
+            "class_weight", "cv")
     return {**{k: getattr(args, k) for k in keys}, "store_url": store_url, "study_name": name, "deadline": deadline}
 
 
@@ -209,7 +226,8 @@ def run(args: argparse.Namespace) -> int:
     if err is not None:
         done = before.n_trials - before.counts.get(TrialState.RUNNING.value, 0)
         verb = f"resuming study [bold]{name}[/] ({done} trials so far)" if done else f"study [bold]{name}[/]"
-        err.print(f"{verb}: {args.model} on {ds.source}, {objective.metric} ({objective.direction}) on validation, "
+        on = f"{args.cv}-fold cross-validation" if args.cv else "validation"
+        err.print(f"{verb}: {args.model} on {ds.source}, {objective.metric} ({objective.direction}) on {on}, "
                   f"{args.optimizer} optimizer, {args.pruner} pruner, {args.workers} worker(s)")
         from modelyard.train.fit import impute_note
 
@@ -369,7 +387,7 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     best = store.trial(name, info.best_number)
     result = my.train(
         ds, model=args.model, params=objective.params_for(best.params), epochs=args.epochs, patience=args.patience,
-        seed=args.seed, val_size=args.val_size, test_size=args.test_size, device="cpu", impute=args.impute,
+        seed=args.seed, val_size=args.val_size, test_size=args.test_size, device="cpu", impute=args.impute, cv=args.cv,
     )
     from modelyard.registry import check_model_name, default_model_name
 
@@ -385,7 +403,7 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
         print_json({
             "study": info.to_dict(), "metric": objective.metric, "direction": info.direction,
             "best_trial": best.to_dict(), "top_trials": [t.to_dict() for t in top], "test_metrics": test,
-            "version": version, "failed_workers": failed_workers,
+            "version": version, "failed_workers": failed_workers, "cv": args.cv,
         })
         return 1 if failed_workers == args.workers else 0
     from rich.table import Table
@@ -393,8 +411,9 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     from .render import num, print_table, stdout_console
 
     con = stdout_console()
+    scored = f"{args.cv}-fold cross-validation mean" if args.cv else "validation"
     table = Table(title=f"study {name}: top {len(top)} of {len(done)} complete trials "
-                        f"({objective.metric} on validation, {info.direction})", header_style="bold")
+                        f"({objective.metric} on {scored}, {info.direction})", header_style="bold")
     table.add_column("#", justify="right")
     table.add_column(objective.metric, justify="right")
     for p in best.params:
@@ -407,7 +426,12 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     c = info.counts
     con.print(f"{c.get('complete', 0)} complete, {c.get('pruned', 0)} pruned, {c.get('failed', 0)} failed")
     key = objective.metric if objective.metric in test else next(iter(test), None)
-    if key is not None:
+    if args.cv is not None and key is not None:
+        sd = test.get(f"{key}_std")
+        con.print(f"best trial {best.number}: {args.cv}-fold cross-validated {key} {num(test[key], 6)}"
+                  + (f" ± {num(sd, 3)} (sd over folds)" if sd is not None else "")
+                  + f"; the registered model is its params refit on all {len(ds)} rows")
+    elif key is not None:
         con.print(f"best trial {best.number} retrained: test {key} {num(test[key], 6)} "
                   f"(validation {objective.metric} {num(best.value, 6)})")
     if version is not None and version["new"]:
@@ -429,6 +453,7 @@ def _register(yard: Any, result: Any, model_name: str, study: str, best: Any, ob
             return {"ref": v.ref, "id": v.id, "new": False}
     version = reg.register(
         result, model_name, tags=tags, links={"study": study, "trial": best.number},
-        description=f"best trial {best.number} of study {study} ({objective.metric} {best.value:.6g} on validation)",
+        description=f"best trial {best.number} of study {study} ({objective.metric} {best.value:.6g} on "
+                    f"{'cross-validation' if objective.cv else 'validation'})",
     )
     return {"ref": version.ref, "id": version.id, "new": True}

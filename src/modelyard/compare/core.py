@@ -287,6 +287,7 @@ def _entry(label: str, predictor: Any, version: Any, metrics: dict[str, Any], la
         rank=rank,
         parent_id=getattr(version, "parent_id", None),
         diagnostics=diag,
+        importance=predictor.importance() if hasattr(predictor, "importance") else None,
     )
 
 

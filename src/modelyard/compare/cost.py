@@ -112,6 +112,8 @@ def parameter_distance(a_label: str, a: Any, b_label: str, b: Any) -> ParamDista
         return no(f"different arrays (only in {a_label}: {', '.join(only_a) or '-'}; "
                   f"only in {b_label}: {', '.join(only_b) or '-'})")
     names = sorted(sa)
+    if not any(np.asarray(sa[nm]).dtype.kind in "fc" for nm in names):  # e.g. trees stored as a library's bytes
+        return no("the models have no floating-point parameters (their state is tree structure or model bytes)")
     for name in names:
         x, y = np.asarray(sa[name]), np.asarray(sb[name])
         if x.shape != y.shape:

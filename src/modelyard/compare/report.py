@@ -263,6 +263,9 @@ def render_html(c: Comparison, *, title: str | None = None) -> str:
                     ["array", "shape", "L2", "relative L2", "cosine"],
                     [[_e(x.name), _e("×".join(map(str, x.shape))), _f(x.l2), _f(x.relative_l2), _f(x.cosine)]
                      for x in d.arrays], numeric_from=2))
+    importance = importance_section(c.entries)
+    if importance:
+        parts.append(importance)
     images = figures(c)
     if images:
         parts.append("<h2>Plots</h2>")
@@ -270,6 +273,27 @@ def render_html(c: Comparison, *, title: str | None = None) -> str:
             parts.append(f"<h3>{_e(name)}</h3><img alt='{_e(name)}' src='data:image/png;base64,{data}'>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def importance_section(entries: Sequence[CompareEntry], top: int = 15) -> str:
+    """Feature importance side by side: the ``top`` features by their largest value, one column per version."""
+    have = [e for e in entries if e.importance and e.importance.get("values")]
+    if not have:
+        return ""
+    features: dict[str, float] = {}
+    for e in have:
+        for name, v in e.importance["values"].items():
+            features[name] = max(features.get(name, 0.0), float(v))
+    names = sorted(features, key=lambda n: -features[n])[:top]
+    head = ["feature", *(f"{e.label} ({e.importance['method'].replace('_', ' ')})" for e in have)]
+    rows = [[_e(n), *(_f(e.importance["values"].get(n)) for e in have)] for n in names]
+    missing = [e.label for e in entries if e not in have]
+    note = (f"<p class='meta'>No feature importance for {_e(', '.join(missing))} (its family records none).</p>"
+            if missing else "")
+    more = f" (top {top} of {len(features)})" if len(features) > top else ""
+    return (f"<h2>Feature importance{more}</h2><p class='meta'>gain: share of the trees' total split gain; "
+            "impurity: mean decrease in impurity; abs standardized weight: |w| on standardized inputs, summed "
+            f"over outputs and a categorical column's one-hot columns.</p>" + _table(head, rows) + note)
 
 
 def write_report(c: Comparison, path: str | os.PathLike[str]) -> Path:

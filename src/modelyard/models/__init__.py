@@ -1,9 +1,10 @@
-"""Model families (M): linear and logistic regression, MLP, random forest, and custom models."""
+"""Model families (M): linear and logistic regression, MLP, random forest, gradient boosting, and custom models."""
 
 from __future__ import annotations
 
 from ..errors import ModelError
 from .base import Model, Param, ParamSpec
+from .boosting import GradientBoosting
 from .custom import is_custom_path, load_custom
 from .forest import RandomForest
 from .linear import LinearRegression
@@ -14,6 +15,7 @@ from .predictor import Predictor
 __all__ = ["FAMILIES", "Model", "Param", "ParamSpec", "Predictor", "get_family"]
 
 FAMILIES: dict[str, type] = {
+    "gradient_boosting": GradientBoosting,
     "linear_regression": LinearRegression,
     "logistic_regression": LogisticRegression,
     "mlp": MLP,

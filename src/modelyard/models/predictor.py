@@ -52,6 +52,9 @@ class Predictor:
         self.schema = schema
         self.imputer = imputer
         self.encoder = Encoder(schema, getattr(model, "encoding", "onehot"))
+        tell = getattr(model, "set_categorical", None)
+        if self.encoder.mode == "native" and callable(tell):  # the library splits on categories itself
+            tell(self.encoder.categorical_sizes())
 
     @property
     def handles_missing(self) -> bool:
@@ -133,11 +136,20 @@ class Predictor:
         return self.task is Task.CLASSIFICATION and callable(getattr(self.model, "predict_proba", None))
 
     def config(self) -> dict[str, Any]:
-        """JSON-safe description needed to rebuild the model with ``from_parts``."""
+        """JSON-safe description needed to rebuild the model with ``from_parts`` (and its feature importance)."""
         out = {"format": ARTIFACT_FORMAT, "family": self.family, "params": self.get_params(), "schema": self.schema.to_dict()}
         if self.imputer is not None:
             out["impute"] = self.imputer.strategy
+        importance = self.importance()
+        if importance is not None:  # recorded with the version; from_parts does not need it
+            out["importance"] = importance
         return out
+
+    def importance(self) -> dict[str, Any] | None:
+        """``{"method", "values": {feature: value}}``: how much each feature matters to the model, or None."""
+        from .importance import feature_importance
+
+        return feature_importance(self)
 
     def state(self) -> dict[str, NDArray]:
         """The model's learned arrays (and ``impute.fill`` when it imputes)."""
@@ -148,6 +160,8 @@ class Predictor:
 
     def n_parameters(self) -> int:
         """Number of learned numbers in the state (preprocessing statistics such as input scaling not counted)."""
+        if callable(getattr(self.model, "n_parameters", None)):  # state held as a library's bytes (boosting)
+            return int(self.model.n_parameters())
         return int(sum(np.asarray(v).size for k, v in self.state().items() if not is_statistic(k)))
 
     @classmethod

@@ -197,6 +197,7 @@ class CompareEntry:
     rank: int  # 1 = best by the comparison's ranking metric
     parent_id: str | None = None
     diagnostics: Diagnostics | None = None
+    importance: dict[str, Any] | None = None  # {"method", "values": {feature: value}} (models/importance.py)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -205,6 +206,7 @@ class CompareEntry:
             "params": self.params, "metrics": self.metrics, "cost": self.cost.to_dict(), "rank": self.rank,
             "parent_id": self.parent_id,
             "diagnostics": self.diagnostics.to_dict() if self.diagnostics else None,
+            "importance": self.importance,
         }
 
     @classmethod
@@ -216,6 +218,7 @@ class CompareEntry:
             params=dict(d.get("params") or {}), metrics=dict(d.get("metrics") or {}), cost=Cost.from_dict(d["cost"]),
             rank=int(d["rank"]), parent_id=d.get("parent_id"),
             diagnostics=Diagnostics.from_dict(diag) if diag else None,
+            importance=d.get("importance"),
         )
 
 

@@ -119,6 +119,12 @@ class Version:
         """Whether the version records how its rows were split (versions registered before it did not)."""
         return "seed" in self.split and "fingerprint" in self.split
 
+    @property
+    def importance(self) -> dict[str, Any] | None:
+        """Feature importance recorded at registration: ``{"method", "values": {feature: value}}``, or None."""
+        imp = self.model_config.get("importance")
+        return dict(imp) if isinstance(imp, dict) else None
+
     def predictor_config(self) -> dict[str, Any]:
         """The config ``Predictor.from_parts`` needs: format, family, params and schema."""
         return {**self.model_config, "family": self.family, "params": self.params, "schema": self.schema.to_dict()}
@@ -151,6 +157,7 @@ class Version:
             "split": dict(self.split),
             "links": dict(self.links),
             "model_config": dict(self.model_config),
+            "importance": self.importance,  # derived from model_config (from_dict ignores it)
             "aliases": list(self.aliases),
         }
 

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ..data.dataset import Dataset
 from ..errors import DataError, ModelError, ParamError, TrainingError
 from ..models import get_family
+from ..models.boosting import GradientBoosting
 from ..models.forest import RandomForest
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
@@ -72,10 +73,10 @@ def check_options(
         raise ParamError(
             f"{family} trains in one pass, so it has no epochs to checkpoint; drop --checkpoint-every/--resume"
         )
-    if not issubclass(cls, (TorchModel, RandomForest)):
+    if not issubclass(cls, (TorchModel, RandomForest, GradientBoosting)):
         raise ModelError(
-            f"{family} cannot train data-parallel: only the torch families (and torch module factories) and "
-            "random_forest can; train it with nodes=1"
+            f"{family} cannot train data-parallel: only the torch families (and torch module factories), "
+            "random_forest and gradient_boosting can; train it with nodes=1"
         )
     if issubclass(cls, RandomForest) and nodes and nodes > 1:
         tree_counts(cls.params.validate(params, family)["n_estimators"], [1] * nodes)
@@ -109,8 +110,9 @@ def fit_on_rank(
         local = sum(np.isnan(np.asarray(x, dtype=np.float32)).sum(axis=0) for x, _ in parts.values())
         total = np.sum(comm.gather(np.asarray(local, dtype=np.int64).reshape(-1)), axis=0)
         refuse_missing(family, {schema.feature_names[j]: int(total[j]) for j in np.flatnonzero(total)})
+    is_boosting = issubclass(cls, GradientBoosting)
     p = dict(params)
-    if issubclass(cls, RandomForest):
+    if issubclass(cls, (RandomForest, GradientBoosting)):
         p["n_jobs"] = ctx.threads
     model = cls(task=schema.task, n_classes=schema.n_classes, **p)
     predictor = Predictor(family, model, schema)
@@ -120,7 +122,8 @@ def fit_on_rank(
     Xv = predictor.encoder.transform(Xv)
     counts = comm.gather_counts(len(X))
     start = sum(counts[: ctx.rank])
-    cfg = dataclasses.replace(config, device=ctx.device if is_torch else config.device, threads=ctx.threads)
+    cfg = dataclasses.replace(config, device=ctx.device if is_torch or is_boosting else config.device,
+                              threads=ctx.threads)
     if ctx.watch is not None:
         ctx.watch.beat("training")
     t0 = time.perf_counter()
@@ -129,6 +132,10 @@ def fit_on_rank(
         hook = DataParallel(ctx, start=start, rows=len(X), aggregate=aggregate, sync_every=sync_every,
                             seed=config.seed, checkpoint=checkpoint)
         model.fit(X, y, eval_set=(Xv, yv), config=cfg, callbacks=list(callbacks) if ctx.is_main else [], hook=hook)
+    elif is_boosting:
+        from .boost_dist import boost_on_rank
+
+        boost_on_rank(ctx, model, X, y, (Xv, yv), cfg, callbacks)
     else:
         agg = TreeUnion(counts, ctx.rank, seed=config.seed)
         mine = agg.local(model, Shard(X, y, start, sum(counts)))
@@ -164,7 +171,7 @@ def fit_on_rank(
     inner = predictor.model
     extra = {
         "distributed": {
-            "nodes": ctx.world_size, "backend": ctx.backend or "none", "aggregate": aggregate if is_torch else "tree_union",
+            "nodes": ctx.world_size, "backend": ctx.backend or "none", "aggregate": aggregate if is_torch else "histogram_sum" if is_boosting else "tree_union",
             "sync_every": sync_every if is_torch and aggregate == "average" else None,
             "threads_per_process": ctx.threads, "rows_per_rank": counts,
             "first_step_unix": hook.first_step_at if hook is not None else None,
@@ -292,6 +299,12 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _preload(family: str) -> None:
+    """Import XGBoost before the rank's watchdog starts (seconds on a busy machine): an import is not a hang."""
+    if issubclass(get_family(family), GradientBoosting):
+        import xgboost  # noqa: F401
+
+
 def _api_rank(payload: Mapping[str, Any]) -> None:
     """Worker target of ``train(ds, nodes=N)``: read my block of each part, fit, rank 0 writes the result."""
     from safetensors.numpy import save_file
@@ -306,6 +319,7 @@ def _api_rank(payload: Mapping[str, Any]) -> None:
     }
     config = FitConfig.from_dict(payload["config"])
     schema = Schema.from_dict(payload["schema"])
+    _preload(payload["family"])
     with rank_session(timeout=payload["timeout"], device=config.device, threads=config.threads) as ctx:
         ckpt = _checkpointer(payload["checkpoint_dir"], payload["checkpoint_every"], payload["resume"], payload["key"])
         remote = control_callback(ctx.watch)
@@ -351,6 +365,7 @@ def train_file(
     check_options(model, nodes=None, aggregate=aggregate, sync_every=sync_every,
                   checkpoint_every=checkpoint_every, resume=resume)
     full = get_family(model).params.validate(params, model)
+    _preload(model)
     with rank_session(timeout=timeout, device=config.device, threads=config.threads) as ctx:
         if ctx.watch is not None:
             ctx.watch.beat("reading its shard")

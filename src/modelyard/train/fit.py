@@ -14,6 +14,7 @@ from ..data.split import split_record, split_rows
 from ..data.validate import describe_counts
 from ..errors import DataError, ParamError
 from ..models import FAMILIES, get_family
+from ..models.boosting import GradientBoosting
 from ..models.forest import RandomForest
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
@@ -29,7 +30,7 @@ __all__ = ["check_missing", "check_training", "fit_predictor", "impute_note", "l
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries a model depends on."""
     out = {"python": platform.python_version()}
-    for name in ("modelyard", "numpy", "torch", "scikit-learn", "scipy"):
+    for name in ("modelyard", "numpy", "torch", "scikit-learn", "scipy", "xgboost"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -129,6 +130,16 @@ def _check_options(dataset: Dataset, model: str, params: Mapping[str, Any] | Non
     check_missing(dataset, model, impute=impute, init=init)
 
 
+def preload(cls: type) -> None:
+    """Import what the family trains with before the clock starts: import cost is not training time."""
+    if issubclass(cls, TorchModel):
+        preload_torch()
+    elif issubclass(cls, RandomForest):
+        import sklearn.ensemble  # noqa: F401
+    elif issubclass(cls, GradientBoosting):
+        import xgboost  # noqa: F401
+
+
 def _check_target(dataset: Dataset) -> None:
     """Refuse a dataset without a target column."""
     if dataset.y is None:
@@ -167,13 +178,17 @@ def train(
     resume: bool = False,
     dist_timeout: float = 600.0,
     impute: str | None = None,
+    cv: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataset``: seeded split, fit with early stopping, metrics on the untouched test rows.
 
-    Missing values: a family that declares ``handles_missing`` (random_forest) trains on NaN as is;
-    the others need ``impute="median"`` or ``"most_frequent"`` (fitted on the training rows, stored
-    with the model and applied to every row it predicts). ``params={"class_weight": "balanced"}``
-    (or ``"LABEL=W,..."``) weights the training and validation losses by class.
+    Missing values: a family that declares ``handles_missing`` (random_forest, gradient_boosting)
+    trains on NaN as is; the others need ``impute="median"`` or ``"most_frequent"`` (fitted on the
+    training rows, stored with the model and applied to every row it predicts).
+    ``params={"class_weight": "balanced"}`` (or ``"LABEL=W,..."``) weights the training and
+    validation losses by class. ``cv=K`` measures instead by K-fold cross-validation over all rows
+    (stratified for classification; metrics are the folds' means, with ``NAME_std`` their standard
+    deviations) and then refits the returned model on all rows (``train/cv.py``).
 
     ``nodes > 1`` trains data-parallel on that many local processes (``aggregate``: ``"gradient"``,
     synchronous SGD equal to one process, or ``"average"``, parameters averaged every ``sync_every``
@@ -184,6 +199,13 @@ def train(
     config = FitConfig(epochs=epochs, patience=patience, max_time=max_time, seed=seed, device=device, threads=threads)
     _check_options(dataset, model, params, impute, init)
     notes = [n for n in (dataset.dropped.sentence() if dataset.dropped else None, impute_note(model, impute)) if n]
+    if cv is not None:
+        if nodes != 1 or checkpoint_every or resume or init is not None:
+            raise ParamError("cv cannot be combined with nodes > 1, checkpoints or a warm start; drop one of them")
+        from .cv import train_cv
+
+        return train_cv(dataset, model, params, config, k=cv, val_size=val_size, callbacks=callbacks, impute=impute,
+                        notes=tuple(notes))
     if nodes != 1 or checkpoint_every or resume:
         from .dist_fit import train_distributed
 
@@ -203,10 +225,7 @@ def train(
     rows = split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)
     train_ds, val_ds, test_ds = (dataset.take(r) for r in rows)
 
-    if issubclass(cls, TorchModel):
-        preload_torch()  # import cost is not training time
-    elif issubclass(cls, RandomForest):
-        import sklearn.ensemble  # noqa: F401
+    preload(cls)
 
     t0 = time.perf_counter()
     predictor = fit_predictor(model, full_params, train_ds, val_ds, config, callbacks, init=init, impute=impute)
@@ -254,6 +273,7 @@ def check_training(
     val_size: float = 0.15,
     test_size: float = 0.2,
     impute: str | None = None,
+    cv: int | None = None,
 ) -> None:
     """Refuse, without training, what ``train`` would refuse: no target, bad config, family, params, task, split,
     imputation strategy, class weights, or missing values the family cannot take."""
@@ -262,5 +282,10 @@ def check_training(
     cls = get_family(model)
     cls(task=dataset.task, n_classes=dataset.schema.n_classes, **cls.params.validate(params, model))
     _check_options(dataset, model, params, impute, None)
+    if cv is not None:
+        from .cv import check_cv
+
+        check_cv(dataset, cv)
+        return
     _check_held_out(val_size, test_size)
     split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)

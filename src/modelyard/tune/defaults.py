@@ -40,6 +40,16 @@ DEFAULT_SPACES: dict[str, dict[str, Any]] = {
         "min_samples_leaf": Int(1, 20, log=True),
         "max_features": Categorical(["sqrt", "log2", "all"]),
     },
+    "gradient_boosting": {  # early stopping (50 rounds on the validation rows) trims n_estimators per trial
+        "n_estimators": Int(50, 1000, log=True),
+        "learning_rate": Float(0.01, 0.3, log=True),
+        "max_depth": Int(2, 10),
+        "min_child_weight": Float(0.1, 20.0, log=True),
+        "subsample": Float(0.5, 1.0),
+        "colsample_bytree": Float(0.3, 1.0),
+        "reg_alpha": Float(1e-8, 10.0, log=True),
+        "reg_lambda": Float(1e-8, 10.0, log=True),
+    },
 }
 
 # space params that stand for a family param: name -> (family param, the names that build it)

@@ -5,6 +5,15 @@ so the best trial retrained with ``train`` is the same model, and its held-out t
 were never seen by the search. Each epoch the chosen metric is measured on the validation
 rows and reported to the trial, which may prune it; the value returned is the metric of the
 model training kept (its best epoch on the validation loss).
+
+With ``cv=K`` a trial is instead scored by K-fold cross-validation over all rows, with the
+folds and inner validation rows ``train(..., cv=K)`` uses (``train/cv.py``); the value is the
+mean over folds, and after fold ``i`` the trial reports the mean of folds ``1..i`` at step ``i``,
+so pruners compare trials fold by fold. The pruner is asked from fold ``CV_WARMUP_FOLDS`` on: a
+single fold of a small table is a noisy estimate, and a pruned trial tells the GP "as bad as the
+worst". Even so, median pruning cost the search more than it saved on small tables (penguins, seed
+0, 40 trials of 5 folds: best log loss 0.076 asking the median pruner from fold 1, 0.072 from fold 2,
+0.065 without a pruner), so ``modelyard tune --cv`` prunes only when ``--pruner`` is given.
 """
 
 from __future__ import annotations
@@ -18,7 +27,10 @@ from ..schema import Task
 from .defaults import check_space, to_family_params
 from .space import SearchSpace
 
-__all__ = ["CLASSIFICATION_METRICS", "REGRESSION_METRICS", "TrainingObjective", "resolve_metric"]
+__all__ = ["CLASSIFICATION_METRICS", "CV_WARMUP_FOLDS", "REGRESSION_METRICS", "TrainingObjective", "resolve_metric"]
+
+CV_WARMUP_FOLDS = 2
+"""With ``cv``, the pruner is consulted from this fold on (the mean of at least this many folds)."""
 
 CLASSIFICATION_METRICS = ("f1", "accuracy", "precision", "recall", "log_loss", "roc_auc")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
@@ -59,6 +71,7 @@ class TrainingObjective:
         threads: int | None = None,
         fixed: Mapping[str, Any] | None = None,
         impute: str | None = None,
+        cv: int | None = None,
     ):
         from ..data.split import split
         from ..models import get_family
@@ -68,7 +81,7 @@ class TrainingObjective:
             from ..errors import DataError
 
             raise DataError("the dataset has no target; pass --target COLUMN")
-        if not val_size > 0:
+        if not val_size > 0 and cv is None:
             raise ParamError(
                 f"tuning scores trials on validation rows, so val_size must be > 0, got {val_size}"
             )
@@ -87,6 +100,13 @@ class TrainingObjective:
         self.fixed = {k: v for k, v in self.fixed.items() if k in self.cls.params.params}
         _check_options(dataset, family, self.fixed, impute, None)  # impute strategy, class weights, NaN
         self.impute = impute
+        self.cv = None
+        if cv is not None:  # trials are scored by K-fold cross-validation over all rows (train/cv.py)
+            from ..train.cv import check_cv
+
+            self.cv = check_cv(dataset, cv)
+            self.dataset, self.val_size = dataset, val_size
+            return
         self.train_ds, self.val_ds, _ = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
         self.imputer = None
         if impute is not None and not getattr(self.cls, "handles_missing", False):
@@ -112,13 +132,18 @@ class TrainingObjective:
         from .trial import TrialPruned
 
         params = self.params_for(trial)
+        if self.cv is not None:
+            return self._cross_validate(params, trial)
         report = getattr(trial, "report", None)
         holder: dict[str, Any] = {}
         pruned = False
+        # boosting logs every round: score for the pruner about 20 times a trial, not after every tree
+        rounds = params.get(getattr(self.cls, "progress_param", None) or "", None)
+        every = max(1, int(rounds) // 20) if isinstance(rounds, int) else 1
 
         def on_epoch(log: EpochLog) -> bool:
             nonlocal pruned
-            if report is None or "predictor" not in holder:
+            if report is None or "predictor" not in holder or log.epoch % every:
                 return False
             report(log.epoch, self._score(holder["predictor"]))
             pruned = bool(trial.should_prune())
@@ -128,6 +153,32 @@ class TrainingObjective:
         if pruned:
             raise TrialPruned(getattr(trial, "prune_reason", None) or "pruned")
         return self._score(predictor)
+
+    def _cross_validate(self, params: dict[str, Any], trial: Any) -> float:
+        """The mean of the metric over the folds; after fold i the pruner sees the mean of folds 1..i."""
+        from ..train.cv import cross_validate
+        from .trial import TrialPruned
+
+        report = getattr(trial, "report", None)
+        scores: list[float] = []
+        pruned = False
+
+        def on_fold(i: int, metrics: dict[str, Any]) -> bool:
+            nonlocal pruned
+            scores.append(float(metrics[self.metric]))
+            if report is None:
+                return False
+            report(i, sum(scores) / len(scores))
+            if i < CV_WARMUP_FOLDS:  # one fold's score is too noisy to stop a trial on (see the module docstring)
+                return False
+            pruned = bool(trial.should_prune())
+            return pruned
+
+        cross_validate(self.dataset, self.family, params, k=self.cv, config=self.config, val_size=self.val_size,
+                       on_fold=on_fold, impute=self.impute)
+        if pruned:
+            raise TrialPruned(getattr(trial, "prune_reason", None) or "pruned")
+        return sum(scores) / len(scores)
 
     def _fit(self, params: dict[str, Any], on_epoch: Any, holder: dict[str, Any]) -> Any:
         """Fit as ``train.fit_predictor`` does, but expose the predictor to the epoch callback while it trains."""

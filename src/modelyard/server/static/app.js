@@ -291,9 +291,20 @@
         h("div", { class: "card" }, h("h2", {}, "Record"), kv({ id: h("code", {}, v.id), parent: v.parent_id ? vlink(v.parent_id, v.parent_id.slice(0, 12)) : "root", data: v.source, fingerprint: v.fingerprint.slice(0, 16), seed: v.seed, artifact: h("code", {}, v.artifact.slice(0, 16) + "…"), "artifact bytes": v.artifact_size, split: splitText(v.split), description: v.description || "" })),
         h("div", { class: "card" }, h("h2", {}, "Metrics (held-out)"), table([{ label: "metric", cell: (r) => r[0] }, { label: "value", num: true, cell: (r) => fmt(r[1]) }], Object.entries(scalars))),
         h("div", { class: "card" }, h("h2", {}, "Hyperparameters"), table([{ label: "param", cell: (r) => r[0] }, { label: "value", cell: (r) => JSON.stringify(r[1]) }], Object.entries(v.params))),
-        h("div", { class: "card", id: "plot-training" }, h("h2", {}, "Training curve"), loss, metric, epochs.length ? h("p", { class: "muted" }, `${epochs.length} epochs; config ${JSON.stringify(v.fit_config)}`) : "")),
+        h("div", { class: "card", id: "plot-training" }, h("h2", {}, "Training curve"), loss, metric, epochs.length ? h("p", { class: "muted" }, `${epochs.length} epochs; config ${JSON.stringify(v.fit_config)}`) : ""),
+        h("div", { class: "card", id: "plot-importance" }, h("h2", {}, "Feature importance"), importanceChart(v.importance))),
       h("div", { class: "card", id: "plot-lineage" }, h("h2", {}, "Lineage"), h("p", { class: "muted" }, "edges are labelled with the parameters that changed; click a version to open it"), Plots.dag(graph),
         lin.truncated && (lin.truncated.ancestors || lin.truncated.descendants) ? h("p", { class: "muted" }, `not shown: ${lin.truncated.ancestors} older ancestors, ${lin.truncated.descendants} further descendants`) : ""));
+  }
+
+  /* Feature importance of a version ({method, values: {feature: value}}) as bars, largest first (top 25). */
+  function importanceChart(imp) {
+    if (!imp || !imp.values) return h("p", { class: "muted" }, "this family records no feature importance");
+    const items = Object.entries(imp.values).sort((a, b) => b[1] - a[1]);
+    const shown = items.slice(0, 25).map(([label, value]) => ({ label, value }));
+    return h("div", {},
+      Plots.bars(shown, { kind: "importance", title: "feature importance", emptyText: "no importance recorded" }),
+      h("p", { class: "muted" }, `${imp.method.replace(/_/g, " ")}${items.length > 25 ? `; top 25 of ${items.length} features` : ""}`));
   }
 
   async function aliasHistory(route) {
