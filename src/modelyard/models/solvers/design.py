@@ -1,0 +1,98 @@
+"""The design matrix the exact solvers pass over: the encoded rows in float64, with standardization as a map.
+
+Notation: ``X: (n, d)`` encoded float32 features; ``s: (d,)`` a reference point (the mean of the
+first rows); ``D = X - s: (n, d)`` float64, C order, what every pass reads; ``mu, sigma: (d,)``
+the column mean and standard deviation that standardization uses (``sigma = 1`` for a constant
+column; ``mu = 0, sigma = 1`` when standardization is off). A model works on standardized
+features ``Xs = (X - mu) / sigma = (D - m) / sigma`` with ``m = mu - s``; the solvers never form
+``Xs``: coefficients ``B`` on ``Xs`` act on ``D`` as ``B / sigma`` with an intercept shift, so one
+copy of the data serves any standardization (its own, or a parent's when warm-starting, or the
+moments of every rank). Subtracting ``s`` keeps the float64 sums free of cancellation when a
+column's mean is large next to its spread.
+
+Rows are visited in chunks of about ``CHUNK_BYTES`` so that a chunk stays in cache between the
+forward product ``D_c @ V`` and the backward product ``D_cᵀ R``: one pass over memory per
+loss-and-gradient evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["CHUNK_BYTES", "Design", "Moments", "design", "moments", "row_chunks"]
+
+CHUNK_BYTES = 1 << 20
+
+
+def row_chunks(n: int, width: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:
+    """Contiguous row slices of ``n`` rows, each about ``chunk_bytes`` of float64 at ``width`` columns."""
+    rows = max(256, chunk_bytes // (8 * max(width, 1)))
+    return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Per-column count, mean and standard deviation (population), accumulated in float64."""
+
+    count: int
+    mean: NDArray[np.float64]
+    std: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Design:
+    """``D = X - shift`` in float64 with the moments of X measured in the same pass."""
+
+    D: NDArray[np.float64]
+    shift: NDArray[np.float64]
+    moments: Moments
+    chunks: list[slice]
+
+    @property
+    def n(self) -> int:
+        """Rows."""
+        return int(self.D.shape[0])
+
+    @property
+    def d(self) -> int:
+        """Columns."""
+        return int(self.D.shape[1])
+
+
+def _pass(X: NDArray, chunks: list[slice], out: NDArray | None) -> tuple[NDArray, Moments]:
+    """Copy ``X - s`` into ``out`` (or a scratch block) chunk by chunk, summing powers for the moments."""
+    n, d = X.shape
+    if n == 0:
+        return np.zeros(d), Moments(0, np.zeros(d), np.ones(d))
+    shift = np.asarray(X[: chunks[0].stop].mean(axis=0, dtype=np.float64))
+    scratch = np.empty((chunks[0].stop - chunks[0].start, d)) if out is None else None
+    total = np.zeros(d)
+    squares = np.zeros(d)
+    for sl in chunks:
+        block = out[sl] if out is not None else scratch[: sl.stop - sl.start]  # type: ignore[index]
+        np.copyto(block, X[sl])
+        block -= shift
+        total += block.sum(axis=0)
+        squares += np.einsum("ij,ij->j", block, block)
+    offset = total / n  # mean - shift, small: no cancellation below
+    std = np.sqrt(np.maximum(squares / n - offset * offset, 0.0))
+    return shift, Moments(n, shift + offset, std)
+
+
+def moments(X: NDArray, *, chunk_bytes: int = CHUNK_BYTES) -> Moments:
+    """Column count, mean and standard deviation of ``X: (n, d)`` in one float64 pass, without a copy."""
+    X = np.asarray(X)
+    return _pass(X, row_chunks(X.shape[0], X.shape[1], chunk_bytes), None)[1]
+
+
+def design(X: NDArray, *, chunk_bytes: int = CHUNK_BYTES) -> Design:
+    """One pass over ``X: (n, d)``: the float64 copy ``D = X - s`` and the column moments of X."""
+    X = np.asarray(X)
+    n, d = X.shape
+    chunks = row_chunks(n, d, chunk_bytes)
+    D = np.empty((n, d), dtype=np.float64)
+    shift, mom = _pass(X, chunks, D)
+    return Design(D, shift, mom, chunks)
