@@ -20,8 +20,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--model", default="logistic_regression",
                    help="linear_regression, logistic_regression, mlp, random_forest, or package.module:Class")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
-    p.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20)")
-    p.add_argument("--patience", type=int, default=None, help="stop after this many epochs without validation improvement")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="cap on epochs of the minibatch loop or iterations of an exact solver (default: the family's "
+                        "budget, convergence for exact solvers and ~4000 steps with early stopping for minibatches)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without validation improvement (default 10; 0 turns it off)")
     p.add_argument("--max-time", default=None, help="wall-clock budget, e.g. 90s, 5m; stops with the best weights so far")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=float, default=0.15, help="validation fraction (early stopping)")
@@ -80,11 +83,28 @@ def run(args: argparse.Namespace) -> int:
 
         con = Console()
         con.print(metrics_table(result.metrics, title=f"{args.model} — held-out {result.metrics['evaluated_on']} metrics"))
-        if result.stop_reason:
-            con.print(f"stopped: {result.stop_reason} (best epoch {result.best_epoch} of {len(result.history)})")
+        for line in fit_summary(result):
+            con.print(line, highlight=False)
         if ref is not None:
             con.print(f"registered [bold]{ref['ref']}[/] (id {ref['id'][:12]})")
     return 0
+
+
+def fit_summary(result: Any) -> list[str]:
+    """How the fit ended (the solver, or the epochs), then any note the fit left for the user."""
+    solver = result.extra.get("solver") or {}
+    lines = []
+    if solver.get("solver") in ("lbfgs", "newton", "exact"):
+        if result.stop_reason == "solved":
+            how = "the Gram matrix solved by " + ("Cholesky" if solver.get("method") == "cholesky" else "SVD least squares")
+            lines.append(f"solver: {solver['solver']}, {how} in one pass")
+        else:
+            lines.append(f"solver: {solver['solver']}, {result.stop_reason} after {solver['iterations']} iterations "
+                         f"(largest gradient component {solver['grad_max']:.2g})")
+    elif result.stop_reason:
+        lines.append(f"stopped: {result.stop_reason} (best epoch {result.best_epoch} of {len(result.history)})")
+    lines += [f"note: {n}" for n in result.extra.get("notes", ())]
+    return lines
 
 
 def _check_register(args: argparse.Namespace) -> None:

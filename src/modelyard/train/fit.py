@@ -13,6 +13,8 @@ from ..data.split import split, split_rows
 from ..errors import DataError, ParamError
 from ..models import get_family
 from ..models.forest import RandomForest
+from ..models.glm import EXACT_SOLVERS
+from ..models.solvers import preload as preload_solvers
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
@@ -20,7 +22,7 @@ from ..records.training import EpochLog, FitConfig
 from .metrics import predict_outputs, score
 from .result import TrainResult
 
-__all__ = ["check_training", "fit_predictor", "library_versions", "train"]
+__all__ = ["check_training", "fit_extra", "fit_predictor", "library_versions", "train"]
 
 
 def library_versions() -> dict[str, str]:
@@ -80,7 +82,7 @@ def train(
     model: str = "logistic_regression",
     params: Mapping[str, Any] | None = None,
     *,
-    epochs: int = 20,
+    epochs: int | None = None,
     patience: int | None = None,
     max_time: float | None = None,
     seed: int = 0,
@@ -99,6 +101,11 @@ def train(
     dist_timeout: float = 600.0,
 ) -> TrainResult:
     """Train ``model`` on ``dataset``: seeded split, fit with early stopping, metrics on the untouched test rows.
+
+    ``epochs=None`` lets the family budget itself: the exact solvers of the linear families run to
+    convergence (``max_iter``), the minibatch loop gets a step budget; an explicit ``epochs`` caps
+    either (epochs of the loop, iterations of an exact solver). ``patience=None`` is early stopping
+    after 10 epochs without a better validation loss (minibatch loop; ``0`` turns it off).
 
     ``nodes > 1`` trains data-parallel on that many local processes (``aggregate``: ``"gradient"``,
     synchronous SGD equal to one process, or ``"average"``, parameters averaged every ``sync_every``
@@ -122,8 +129,10 @@ def train(
     _check_held_out(val_size, test_size)
     train_ds, val_ds, test_ds = split(dataset, val_size=val_size, test_size=test_size, seed=seed)
 
-    if issubclass(cls, TorchModel):
+    if issubclass(cls, TorchModel) and full_params.get("solver") not in ("auto", *EXACT_SOLVERS):
         preload_torch()  # import cost is not training time
+    elif issubclass(cls, TorchModel):
+        preload_solvers()  # the exact solvers import scipy's, not torch's optimizers
     elif issubclass(cls, RandomForest):
         import sklearn.ensemble  # noqa: F401
 
@@ -157,7 +166,18 @@ def train(
         source=dataset.source,
         best_epoch=getattr(inner, "best_epoch_", None),
         stop_reason=getattr(inner, "stop_reason_", None),
+        extra=fit_extra(inner),
     )
+
+
+def fit_extra(model: Any) -> dict[str, Any]:
+    """What a fitted model reports beyond its history: the solver that ran and notes for the user (if any)."""
+    out: dict[str, Any] = {}
+    if getattr(model, "solver_info_", None):
+        out["solver"] = dict(model.solver_info_)
+    if getattr(model, "notes_", None):
+        out["notes"] = list(model.notes_)
+    return out
 
 
 def check_training(
@@ -165,7 +185,7 @@ def check_training(
     model: str = "logistic_regression",
     params: Mapping[str, Any] | None = None,
     *,
-    epochs: int = 20,
+    epochs: int | None = None,
     patience: int | None = None,
     max_time: float | None = None,
     seed: int = 0,
