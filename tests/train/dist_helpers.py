@@ -71,3 +71,33 @@ def convergence(payload: dict[str, Any]) -> None:
                   callbacks=[record], hook=hook)
         if ctx.is_main:
             save_file({"thetas": np.stack(thetas)}, payload["out"])
+
+
+def exact_fault(payload: dict[str, Any]) -> None:
+    """Rank job: logistic regression by L-BFGS over 2 ranks, where rank ``fail_rank`` hangs or dies in its pass."""
+    from modelyard.models.logistic import LogisticRegression
+    from modelyard.models.solvers.objective import LinearObjective
+    from modelyard.records.training import FitConfig
+    from modelyard.schema import Task
+    from modelyard.train.data_parallel import DataParallel
+    from modelyard.train.distributed import rank_session
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)).astype(np.float32)
+    y = (X[:, 0] + rng.normal(size=400) > 0).astype(np.int64)
+    calls = [0]
+    real_local = LinearObjective.local
+
+    def local(self: Any, theta: Any) -> Any:
+        calls[0] += 1
+        if int(os.environ.get("RANK", "0")) == payload["fail_rank"] and calls[0] > payload["after"]:
+            if payload["mode"] == "hang":
+                time.sleep(3600)
+            os._exit(9)
+        return real_local(self, theta)
+
+    LinearObjective.local = local  # type: ignore[method-assign]
+    with rank_session(timeout=payload["timeout"]) as ctx:
+        a, b = (0, 200) if ctx.rank == 0 else (200, 400)
+        model = LogisticRegression(task=Task.CLASSIFICATION, n_classes=2, tol=1e-12, ftol=0.0)
+        model.fit(X[a:b], y[a:b], config=FitConfig(seed=0), hook=DataParallel(ctx, start=a, rows=b - a))
