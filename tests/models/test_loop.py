@@ -217,3 +217,47 @@ def test_fit_on_a_rebuilt_model_continues_from_its_weights():
     rec = Recorder()
     b.fit(X, y, config=FitConfig(epochs=1, seed=0), hook=rec)
     np.testing.assert_allclose(rec.params[0][:-1], a.state()["module.weight"].ravel())
+
+
+# --- the default budget (no --epochs): optimizer steps, early stopping on, and a note when still improving ----------
+
+
+def test_the_default_budget_counts_steps_not_epochs():
+    from modelyard.models.loop import DEFAULT_STEPS, MAX_EPOCHS, MIN_EPOCHS, budget_epochs
+
+    assert budget_epochs(None, 224, 256) == MAX_EPOCHS  # one step per epoch: many epochs
+    assert budget_epochs(None, 1_000_000, 256) == MIN_EPOCHS  # thousands of steps per epoch: the floor
+    assert budget_epochs(None, 20_000, 100) == DEFAULT_STEPS // 200
+    assert budget_epochs(7, 224, 256) == 7  # an explicit --epochs caps
+
+
+def _small_table(n=344, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    y = np.argmax(X[:, :3] + rng.normal(size=(n, 3)), axis=1)
+    return X, y
+
+
+def test_on_a_small_table_the_default_trains_until_validation_stops_improving():
+    X, y = _small_table()
+    Xt, yt, Xv, yv = X[:224], y[:224], X[224:], y[224:]
+    model = get_family("logistic_regression")(task=Task.CLASSIFICATION, n_classes=3, solver="adam")
+    model.fit(Xt, yt, eval_set=(Xv, yv), config=FitConfig(seed=0))
+    short = get_family("logistic_regression")(task=Task.CLASSIFICATION, n_classes=3, solver="adam")
+    short.fit(Xt, yt, eval_set=(Xv, yv), config=FitConfig(epochs=20, seed=0))  # the old default: 20 steps
+    assert len(model.history_) > 100 and model.history_[-1].epoch < 500  # many steps, then stopped early
+    assert model.stop_reason_ == "early_stopping" and model.notes_ == []
+    assert _log_loss(model, Xv, yv) < _log_loss(short, Xv, yv) - 0.1
+    assert short.stop_reason_ == "epochs" and short.best_epoch_ == 20
+    assert short.notes_ and short.notes_[0].startswith("still improving at the end of its 20 epochs (validation loss")
+    assert "allow more with --epochs 40" in short.notes_[0]
+
+
+def test_patience_zero_turns_early_stopping_off():
+    X, y, Xv, yv = _flipped_validation()
+    model = get_family("logistic_regression")(task=Task.CLASSIFICATION, n_classes=2, solver="adam", batch_size=64)
+    model.fit(X, y, eval_set=(Xv, yv), config=FitConfig(epochs=14, patience=0, seed=0))
+    assert len(model.history_) == 14 and model.stop_reason_ == "epochs"
+    default = get_family("logistic_regression")(task=Task.CLASSIFICATION, n_classes=2, solver="adam", batch_size=64)
+    default.fit(X, y, eval_set=(Xv, yv), config=FitConfig(epochs=14, seed=0))
+    assert default.stop_reason_ == "early_stopping" and len(default.history_) == default.best_epoch_ + 10
