@@ -30,7 +30,6 @@ import dataclasses
 import os
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -46,6 +45,7 @@ from .solvers.gram import gram_sums, solve_gram
 from .solvers.iterative import SolveResult, lbfgs, newton
 from .solvers.losses import LOSSES
 from .solvers.objective import LOCAL, LinearObjective
+from .solvers.workers import Workers, cpu_count
 from .torch_base import TorchModel
 
 __all__ = ["EXACT_SOLVERS", "MINIBATCH_SOLVERS", "LinearModel", "available_memory", "linear_params"]
@@ -162,13 +162,11 @@ class LinearModel(TorchModel):
             super().fit(X, y, eval_set=eval_set, config=config, callbacks=callbacks, hook=hook, **extra)
             self.solver_info_ = {"solver": solver, "weight_decay": self._lam}
             return self
-        limits = nullcontext()
-        if config.threads:
-            from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits
 
-            limits = threadpool_limits(limits=config.threads, user_api="blas")
-        with limits:
-            return self._fit_exact(solver, X, y, weight, total_weight, eval_set, config, callbacks, hook)
+        # each of our threads passes over its own block of rows with single-threaded BLAS (see solvers/workers.py)
+        with threadpool_limits(limits=1, user_api="blas"), Workers(config.threads or cpu_count()) as workers:
+            return self._fit_exact(solver, X, y, weight, total_weight, eval_set, config, callbacks, hook, workers)
 
     def _choose_solver(self, X: NDArray, collective: Any) -> str:
         """``auto``: the exact solver if its working memory fits in half the available memory on every rank."""
@@ -185,7 +183,7 @@ class LinearModel(TorchModel):
 
     def _fit_exact(
         self, solver: str, X: NDArray, y: NDArray, weight: NDArray | None, total_weight: float,
-        eval_set: EvalSet | None, config: FitConfig, callbacks: Sequence[Any], hook: StepHook | None,
+        eval_set: EvalSet | None, config: FitConfig, callbacks: Sequence[Any], hook: StepHook | None, workers: Workers,
     ) -> Self:
         import torch
 
@@ -198,9 +196,9 @@ class LinearModel(TorchModel):
             stats = None
             if hook is None and self.hparams["standardize"]:
                 if closed:
-                    m = moments(X)
+                    m = moments(X, workers=workers)
                 else:
-                    des = design(X)
+                    des = design(X, workers=workers)
                     m = des.moments
                 stats = (m.mean, m.std)
             self._fit_scaling(X, y, hook, stats)
@@ -213,7 +211,7 @@ class LinearModel(TorchModel):
         lam = self._lam
         history: list[EpochLog] = []
         if closed:
-            S = collective.all_sum(gram_sums(X, target, weight, mean, scale))
+            S = collective.all_sum(gram_sums(X, target, weight, mean, scale, workers=workers))
             sol = solve_gram(S, X.shape[1], lam, family=self.family)
             theta = np.concatenate([sol.coef, [sol.intercept]])
             self._set_theta(theta)
@@ -227,8 +225,9 @@ class LinearModel(TorchModel):
             info = {"method": sol.method, "rcond": sol.rcond, "constant_columns": list(sol.constant)}
         else:
             theta0 = self._get_theta() if warm else np.zeros((X.shape[1] + 1) * self.n_out)
-            result, history = self._iterate(solver, des if des is not None else design(X), target, weight,
-                                             total_weight, mean, scale, theta0, config, callbacks, collective, t0)
+            des = des if des is not None else design(X, workers=workers)
+            result, history = self._iterate(solver, des, target, weight, total_weight, mean, scale, theta0, config,
+                                             callbacks, collective, t0, workers)
             self._set_theta(result.theta)
             notes = self._notes(solver, result, config)
             self.aggregate_ = "loss_gradient_sum"
@@ -249,9 +248,11 @@ class LinearModel(TorchModel):
     def _iterate(
         self, solver: str, des: Any, target: NDArray, weight: NDArray | None, total_weight: float, mean: NDArray,
         scale: NDArray, theta0: NDArray, config: FitConfig, callbacks: Sequence[Any], collective: Any, t0: float,
+        workers: Workers,
     ) -> tuple[SolveResult, list[EpochLog]]:
         loss = LOSSES["squared" if self.task is Task.REGRESSION else "logistic" if self.n_out == 1 else "multinomial"]()
-        obj = LinearObjective(des, target, weight, loss, self.n_out, mean, scale, self._lam, collective, total_weight)
+        obj = LinearObjective(des, target, weight, loss, self.n_out, mean, scale, self._lam, collective, total_weight,
+                              workers)
         history: list[EpochLog] = []
         last = [t0]
 

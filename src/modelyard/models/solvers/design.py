@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .workers import Workers
+
 __all__ = ["CHUNK_BYTES", "Design", "Moments", "design", "moments", "row_chunks"]
 
 CHUNK_BYTES = 1 << 20
@@ -62,37 +64,44 @@ class Design:
         return int(self.D.shape[1])
 
 
-def _pass(X: NDArray, chunks: list[slice], out: NDArray | None) -> tuple[NDArray, Moments]:
-    """Copy ``X - s`` into ``out`` (or a scratch block) chunk by chunk, summing powers for the moments."""
+def _pass(X: NDArray, chunks: list[slice], out: NDArray | None, workers: Workers) -> tuple[NDArray, Moments]:
+    """Copy ``X - s`` into ``out`` (or scratch blocks) chunk by chunk, summing powers for the moments."""
     n, d = X.shape
     if n == 0:
         return np.zeros(d), Moments(0, np.zeros(d), np.ones(d))
     shift = np.asarray(X[: chunks[0].stop].mean(axis=0, dtype=np.float64))
-    scratch = np.empty((chunks[0].stop - chunks[0].start, d)) if out is None else None
-    total = np.zeros(d)
-    squares = np.zeros(d)
-    for sl in chunks:
-        block = out[sl] if out is not None else scratch[: sl.stop - sl.start]  # type: ignore[index]
-        np.copyto(block, X[sl])
-        block -= shift
-        total += block.sum(axis=0)
-        squares += np.einsum("ij,ij->j", block, block)
+
+    def block(group: list[slice]) -> tuple[NDArray, NDArray]:
+        scratch = np.empty((chunks[0].stop - chunks[0].start, d)) if out is None else None
+        total = np.zeros(d)
+        squares = np.zeros(d)
+        for sl in group:
+            b = out[sl] if out is not None else scratch[: sl.stop - sl.start]  # type: ignore[index]
+            np.copyto(b, X[sl])
+            b -= shift
+            total += b.sum(axis=0)
+            squares += np.einsum("ij,ij->j", b, b)
+        return total, squares
+
+    parts = workers.map(block, chunks)
+    total = np.sum([p[0] for p in parts], axis=0)
+    squares = np.sum([p[1] for p in parts], axis=0)
     offset = total / n  # mean - shift, small: no cancellation below
     std = np.sqrt(np.maximum(squares / n - offset * offset, 0.0))
     return shift, Moments(n, shift + offset, std)
 
 
-def moments(X: NDArray, *, chunk_bytes: int = CHUNK_BYTES) -> Moments:
+def moments(X: NDArray, *, chunk_bytes: int = CHUNK_BYTES, workers: Workers | None = None) -> Moments:
     """Column count, mean and standard deviation of ``X: (n, d)`` in one float64 pass, without a copy."""
     X = np.asarray(X)
-    return _pass(X, row_chunks(X.shape[0], X.shape[1], chunk_bytes), None)[1]
+    return _pass(X, row_chunks(X.shape[0], X.shape[1], chunk_bytes), None, workers or Workers(1))[1]
 
 
-def design(X: NDArray, *, chunk_bytes: int = CHUNK_BYTES) -> Design:
+def design(X: NDArray, *, chunk_bytes: int = CHUNK_BYTES, workers: Workers | None = None) -> Design:
     """One pass over ``X: (n, d)``: the float64 copy ``D = X - s`` and the column moments of X."""
     X = np.asarray(X)
     n, d = X.shape
     chunks = row_chunks(n, d, chunk_bytes)
     D = np.empty((n, d), dtype=np.float64)
-    shift, mom = _pass(X, chunks, D)
+    shift, mom = _pass(X, chunks, D, workers or Workers(1))
     return Design(D, shift, mom, chunks)

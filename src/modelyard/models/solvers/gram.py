@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from ...errors import DataError
 from .design import CHUNK_BYTES, row_chunks
+from .workers import Workers
 
 __all__ = ["GramSolution", "ILL_CONDITIONED", "SINGULAR", "gram_size", "gram_sums", "solve_gram"]
 
@@ -36,42 +37,52 @@ def gram_size(d: int) -> int:
 
 
 def gram_sums(
-    X: NDArray, y: NDArray, weight: NDArray | None, mean: NDArray, scale: NDArray, *, chunk_bytes: int = CHUNK_BYTES
+    X: NDArray, y: NDArray, weight: NDArray | None, mean: NDArray, scale: NDArray, *, chunk_bytes: int = CHUNK_BYTES,
+    workers: Workers | None = None,
 ) -> NDArray[np.float64]:
     """The packed sums ``S`` over the rows of ``X: (n, d)`` (raw encoded features) and ``y: (n,)`` (standardized)."""
     X = np.asarray(X)
     n, d = X.shape
     mean = np.asarray(mean, dtype=np.float64)
     inv = 1.0 / np.asarray(scale, dtype=np.float64)
-    G = np.zeros((d, d))
-    sx = np.zeros(d)
-    sxy = np.zeros(d)
-    sw = sy = syy = 0.0
     chunks = row_chunks(n, d, chunk_bytes)
-    scratch = np.empty((chunks[0].stop - chunks[0].start, d)) if chunks else np.empty((0, d))
-    for sl in chunks:
-        B = scratch[: sl.stop - sl.start]
-        np.copyto(B, X[sl])
-        B -= mean
-        B *= inv
-        yc = np.asarray(y[sl], dtype=np.float64)
-        if weight is None:
-            G += B.T @ B
-            sx += B.sum(axis=0)
-            sxy += yc @ B
-            sw += len(yc)
-            sy += float(yc.sum())
-            syy += float(yc @ yc)
-        else:
-            wc = np.asarray(weight[sl], dtype=np.float64)
-            wy = wc * yc
-            G += B.T @ (B * wc[:, None])
-            sx += wc @ B
-            sxy += wy @ B
-            sw += float(wc.sum())
-            sy += float(wy.sum())
-            syy += float(wy @ yc)
-    return np.concatenate([[sw], sx, G.ravel(), sxy, [sy, syy]])
+    if not chunks:
+        return np.zeros(gram_size(d))
+
+    def block(group: list[slice]) -> NDArray:
+        G = np.zeros((d, d))
+        sx = np.zeros(d)
+        sxy = np.zeros(d)
+        sw = sy = syy = 0.0
+        scratch = np.empty((chunks[0].stop - chunks[0].start, d))
+        for sl in group:
+            B = scratch[: sl.stop - sl.start]
+            np.copyto(B, X[sl])
+            B -= mean
+            B *= inv
+            yc = np.asarray(y[sl], dtype=np.float64)
+            if weight is None:
+                G += B.T @ B
+                sx += B.sum(axis=0)
+                sxy += yc @ B
+                sw += len(yc)
+                sy += float(yc.sum())
+                syy += float(yc @ yc)
+            else:
+                wc = np.asarray(weight[sl], dtype=np.float64)
+                wy = wc * yc
+                G += B.T @ (B * wc[:, None])
+                sx += wc @ B
+                sxy += wy @ B
+                sw += float(wc.sum())
+                sy += float(wy.sum())
+                syy += float(wy @ yc)
+        return np.concatenate([[sw], sx, G.ravel(), sxy, [sy, syy]])
+
+    total = np.zeros(gram_size(d))
+    for part in (workers or Workers(1)).map(block, chunks):
+        total += part
+    return total
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from .design import Design
 from .losses import Loss
+from .workers import Workers
 
 __all__ = ["Collective", "LOCAL", "LinearObjective"]
 
@@ -39,6 +40,16 @@ class Collective(Protocol):
     def decide(self, stop: bool) -> bool:
         """Rank 0's ``stop``, on every rank."""
         ...
+
+
+def _add_parts(parts: list[tuple[float, NDArray, NDArray]], d: int, k: int) -> tuple[float, NDArray, NDArray]:
+    """The blocks' sums added in block order."""
+    total, gD, rs = 0.0, np.zeros((d, k)), np.zeros(k)
+    for t, g, r in parts:
+        total += t
+        gD += g
+        rs += r
+    return total, gD, rs
 
 
 class _Local:
@@ -67,6 +78,7 @@ class LinearObjective:
         lam: float,
         collective: Collective = LOCAL,
         total_weight: float | None = None,
+        workers: Workers | None = None,
     ):
         self.design = design
         self.y = y
@@ -78,6 +90,7 @@ class LinearObjective:
         self.inv = 1.0 / np.asarray(scale, dtype=np.float64)
         self.lam = float(lam)
         self.collective = collective
+        self.workers = workers or Workers(1)
         if total_weight is None:
             mine = float(design.n if self.weight is None else self.weight.sum())
             total_weight = float(collective.all_sum(np.array([mine]))[0])
@@ -111,17 +124,22 @@ class LinearObjective:
     def local(self, theta: NDArray) -> NDArray:
         """``[Σ w ℓ, Σ w ∂ℓ/∂θ]`` over this process's rows (size ``1 + p``), at ``θ``."""
         V, c = self._on_design(theta)
-        gD = np.zeros((self.d, self.k))
-        rs = np.zeros(self.k)
-        total = 0.0
-        for sl in self.design.chunks:
-            Dc, yc, wc = self._rows(sl)
-            Z = Dc @ V
-            Z += c
-            part, R = self.loss.value_grad(Z, yc, wc)
-            total += part
-            gD += Dc.T @ R
-            rs += R.sum(axis=0)
+
+        def block(group: list[slice]) -> tuple[float, NDArray, NDArray]:
+            gD = np.zeros((self.d, self.k))
+            rs = np.zeros(self.k)
+            total = 0.0
+            for sl in group:
+                Dc, yc, wc = self._rows(sl)
+                Z = Dc @ V
+                Z += c
+                part, R = self.loss.value_grad(Z, yc, wc)
+                total += part
+                gD += Dc.T @ R
+                rs += R.sum(axis=0)
+            return total, gD, rs
+
+        total, gD, rs = _add_parts(self.workers.map(block, self.design.chunks), self.d, self.k)
         return np.concatenate([[total], self._back(gD, rs)])
 
     def local_hessp(self, theta: NDArray, vec: NDArray) -> NDArray:
@@ -129,18 +147,23 @@ class LinearObjective:
         V, c = self._on_design(theta)
         U, u = self._on_design(vec)
         both = np.concatenate([V, U], axis=1)
-        gD = np.zeros((self.d, self.k))
-        rs = np.zeros(self.k)
         k = self.k
-        for sl in self.design.chunks:
-            Dc, yc, wc = self._rows(sl)
-            ZZ = Dc @ both
-            Z, Zv = ZZ[:, :k], ZZ[:, k:]
-            Z += c
-            Zv += u
-            H = self.loss.hess_apply(Z, Zv, yc, wc)
-            gD += Dc.T @ H
-            rs += H.sum(axis=0)
+
+        def block(group: list[slice]) -> tuple[float, NDArray, NDArray]:
+            gD = np.zeros((self.d, k))
+            rs = np.zeros(k)
+            for sl in group:
+                Dc, yc, wc = self._rows(sl)
+                ZZ = Dc @ both
+                Z, Zv = ZZ[:, :k], ZZ[:, k:]
+                Z += c
+                Zv += u
+                H = self.loss.hess_apply(Z, Zv, yc, wc)
+                gD += Dc.T @ H
+                rs += H.sum(axis=0)
+            return 0.0, gD, rs
+
+        _, gD, rs = _add_parts(self.workers.map(block, self.design.chunks), self.d, k)
         return self._back(gD, rs)
 
     def local_hessian(self, theta: NDArray) -> NDArray:
@@ -149,18 +172,26 @@ class LinearObjective:
             raise ValueError("the explicit Hessian is for one-output losses; use hessp for multinomial")
         V, c = self._on_design(theta)
         d = self.d
-        A = np.zeros((d, d))  # Σ h d dᵀ
-        hd = np.zeros(d)  # Σ h d
-        hs = 0.0  # Σ h
-        for sl in self.design.chunks:
-            Dc, yc, wc = self._rows(sl)
-            Z = Dc @ V
-            Z += c
-            h = self.loss.curvature(Z, yc, wc)
-            Dh = Dc * h
-            A += Dc.T @ Dh
-            hd += Dh.sum(axis=0)
-            hs += float(h.sum())
+
+        def block(group: list[slice]) -> tuple[NDArray, NDArray, float]:
+            A = np.zeros((d, d))  # Σ h d dᵀ
+            hd = np.zeros(d)  # Σ h d
+            hs = 0.0  # Σ h
+            for sl in group:
+                Dc, yc, wc = self._rows(sl)
+                Z = Dc @ V
+                Z += c
+                h = self.loss.curvature(Z, yc, wc)
+                Dh = Dc * h
+                A += Dc.T @ Dh
+                hd += Dh.sum(axis=0)
+                hs += float(h.sum())
+            return A, hd, hs
+
+        parts = self.workers.map(block, self.design.chunks)
+        A = np.sum([p[0] for p in parts], axis=0)
+        hd = np.sum([p[1] for p in parts], axis=0)
+        hs = float(sum(p[2] for p in parts))
         # x̃ = (d − m) / sigma: Σ h x̃ x̃ᵀ = S (A − m hdᵀ − hd mᵀ + hs m mᵀ) S with S = diag(1/sigma)
         m, inv = self.m, self.inv
         Hbb = (A - np.outer(m, hd) - np.outer(hd, m) + hs * np.outer(m, m)) * np.outer(inv, inv)
