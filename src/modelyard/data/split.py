@@ -34,7 +34,11 @@ def split_indices(
             parts[k].append(idx[start : start + size])
             start += size
         parts[0].append(idx[start:])
-    return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
+    # each part sorted: mark every row with its part and read the marks back in row order (O(n), no sort)
+    label = np.zeros(n, dtype=np.int8)
+    for k, p in enumerate(parts[1:], start=1):
+        label[np.concatenate(p)] = k
+    return [np.flatnonzero(label == k).astype(np.int64) for k in range(len(parts))]
 
 
 def split_rows(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,11 @@ __all__ = ["check_training", "fit_extra", "fit_predictor", "library_versions", "
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries a model depends on."""
+    return dict(_library_versions())
+
+
+@functools.cache
+def _library_versions() -> dict[str, str]:  # reading package metadata costs ~10 ms; versions do not change in a run
     out = {"python": platform.python_version()}
     for name in ("modelyard", "numpy", "torch", "scikit-learn", "scipy"):
         try:
