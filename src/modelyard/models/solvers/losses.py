@@ -1,11 +1,12 @@
 """Per-row losses of the linear families on a chunk of linear predictions, in float64.
 
-Notation: ``Z: (c, K)`` predictions of a chunk of ``c`` rows (``K = 1`` for regression and binary
-classification, the number of classes for multinomial), ``y: (c,)`` targets (values, 0/1, or
-class indices), ``w: (c,)`` sample weights or None (all ones). ``value_grad`` returns the weighted
-loss sum ``Σ w_i ℓ(y_i, z_i)`` and ``R = w ∘ ∂ℓ/∂Z: (c, K)``; ``hess_apply`` returns
-``w ∘ (∂²ℓ/∂Z²) V`` for directions ``V: (c, K)`` (``h`` from ``curvature``, the per-row second
-derivative of a one-output loss, when the loss has one output).
+Notation: ``Z: (K, c)`` predictions of a chunk of ``c`` rows, one row per output (``K = 1`` for
+regression and binary classification, the number of classes for multinomial; outputs first, so
+that the per-row reductions over the K outputs run over contiguous rows), ``y: (c,)`` targets
+(values, 0/1, or class indices), ``w: (c,)`` sample weights or None (all ones). ``value_grad``
+returns the weighted loss sum ``Σ w_i ℓ(y_i, z_i)`` and ``R = w ∘ ∂ℓ/∂Z: (K, c)``;
+``hess_apply`` returns ``w ∘ (∂²ℓ/∂Z²) V`` for directions ``V: (K, c)``; ``curvature`` is the
+weighted second derivative ``(1, c)`` of a one-output loss.
 
 | loss         | ℓ(y, z)                     | ∂ℓ/∂z             | ∂²ℓ/∂z²              |
 | ------------ | --------------------------- | ----------------- | -------------------- |
@@ -36,7 +37,7 @@ class Loss:
         raise NotImplementedError
 
     def curvature(self, Z: NDArray, y: NDArray, w: NDArray | None) -> NDArray:
-        """``(c, 1)`` weighted second derivative ``w ∘ ∂²ℓ/∂z²`` (one-output losses only)."""
+        """``(1, c)`` weighted second derivative ``w ∘ ∂²ℓ/∂z²`` (one-output losses only)."""
         raise NotImplementedError
 
     def hess_apply(self, Z: NDArray, V: NDArray, y: NDArray, w: NDArray | None) -> NDArray:
@@ -51,7 +52,7 @@ class Squared(Loss):
 
     def value_grad(self, Z: NDArray, y: NDArray, w: NDArray | None) -> tuple[float, NDArray]:
         """Loss sum and ``2 w (z − y)``."""
-        r = Z[:, 0]
+        r = Z[0]
         r -= y
         if w is None:
             loss = float(r @ r)
@@ -64,7 +65,7 @@ class Squared(Loss):
 
     def curvature(self, Z: NDArray, y: NDArray, w: NDArray | None) -> NDArray:
         """``2 w``."""
-        return np.full((len(Z), 1), 2.0) if w is None else (2.0 * w)[:, None]
+        return np.full((1, Z.shape[1]), 2.0) if w is None else (2.0 * w)[None, :]
 
 
 class Logistic(Loss):
@@ -74,7 +75,7 @@ class Logistic(Loss):
 
     def value_grad(self, Z: NDArray, y: NDArray, w: NDArray | None) -> tuple[float, NDArray]:
         """Loss sum and ``w (σ(z) − y)``."""
-        z = Z[:, 0]
+        z = Z[0]
         e = np.abs(z)
         np.negative(e, out=e)
         np.exp(e, out=e)  # e = exp(-|z|) in (0, 1]
@@ -92,17 +93,16 @@ class Logistic(Loss):
         e -= y
         if w is not None:
             e *= w
-        Z[:, 0] = e
+        Z[0] = e
         return loss, Z
 
     def curvature(self, Z: NDArray, y: NDArray, w: NDArray | None) -> NDArray:
         """``w σ(z) (1 − σ(z))``."""
-        z = Z[:, 0]
-        e = np.exp(-np.abs(z))
+        e = np.exp(-np.abs(Z[0]))
         h = e / ((1.0 + e) * (1.0 + e))  # σ(1 − σ), symmetric in z
         if w is not None:
             h *= w
-        return h[:, None]
+        return h[None, :]
 
 
 class Multinomial(Loss):
@@ -111,35 +111,32 @@ class Multinomial(Loss):
     name = "multinomial"
 
     def _softmax(self, Z: NDArray) -> tuple[NDArray, NDArray]:
-        # row maxima and sums column by column: numpy's axis-1 reductions over a few columns are ~10x slower
-        top = Z[:, 0].copy()
-        for k in range(1, Z.shape[1]):
-            np.maximum(top, Z[:, k], out=top)
-        Z -= top[:, None]
+        top = Z.max(axis=0)
+        Z -= top
         np.exp(Z, out=Z)
-        s = Z @ np.ones(Z.shape[1])
-        Z /= s[:, None]
+        s = Z.sum(axis=0)
+        Z /= s
         return Z, np.log(s) + top  # probabilities (in Z's memory), log-sum-exp
 
     def value_grad(self, Z: NDArray, y: NDArray, w: NDArray | None) -> tuple[float, NDArray]:
         """Loss sum and ``w (p − onehot(y))``."""
-        rows = np.arange(len(Z))
-        zy = Z[rows, y]
+        rows = np.arange(Z.shape[1])
+        zy = Z[y, rows]
         P, lse = self._softmax(Z)
         per_row = lse - zy
         loss = float(per_row.sum() if w is None else w @ per_row)
-        P[rows, y] -= 1.0
+        P[y, rows] -= 1.0
         if w is not None:
-            P *= w[:, None]
+            P *= w
         return loss, P
 
     def hess_apply(self, Z: NDArray, V: NDArray, y: NDArray, w: NDArray | None) -> NDArray:
         """``w (p ∘ v − p (pᵀ v))`` per row."""
         P, _ = self._softmax(Z)
         out = P * V
-        out -= P * (out @ np.ones(out.shape[1]))[:, None]
+        out -= P * out.sum(axis=0)
         if w is not None:
-            out *= w[:, None]
+            out *= w
         return out
 
 

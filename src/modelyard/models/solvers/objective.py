@@ -43,8 +43,8 @@ class Collective(Protocol):
 
 
 def _add_parts(parts: list[tuple[float, NDArray, NDArray]], d: int, k: int) -> tuple[float, NDArray, NDArray]:
-    """The blocks' sums added in block order."""
-    total, gD, rs = 0.0, np.zeros((d, k)), np.zeros(k)
+    """The blocks' sums added in block order (``gD: (K, d)`` here)."""
+    total, gD, rs = 0.0, np.zeros((k, d)), np.zeros(k)
     for t, g, r in parts:
         total += t
         gD += g
@@ -121,56 +121,64 @@ class LinearObjective:
         return self.design.D[sl], self.y[sl], None if self.weight is None else self.weight[sl]
 
     # --- one shard's sums ----------------------------------------------------------------------------
+    def _forward(self, Dc: NDArray, VT: NDArray, c: NDArray) -> NDArray:
+        """``Z = (Dc V + c)ᵀ: (K, c)``; one output is a matrix-vector product."""
+        Z = (Dc @ VT[0])[None, :] if self.k == 1 else VT @ Dc.T
+        Z += c[:, None]
+        return Z
+
     def local(self, theta: NDArray) -> NDArray:
         """``[Σ w ℓ, Σ w ∂ℓ/∂θ]`` over this process's rows (size ``1 + p``), at ``θ``."""
         V, c = self._on_design(theta)
+        VT = np.ascontiguousarray(V.T)
 
         def block(group: list[slice]) -> tuple[float, NDArray, NDArray]:
-            gD = np.zeros((self.d, self.k))
+            gDT = np.zeros((self.k, self.d))
             rs = np.zeros(self.k)
             total = 0.0
             for sl in group:
                 Dc, yc, wc = self._rows(sl)
-                Z = Dc @ V
-                Z += c
-                part, R = self.loss.value_grad(Z, yc, wc)
+                part, R = self.loss.value_grad(self._forward(Dc, VT, c), yc, wc)
                 total += part
-                gD += Dc.T @ R
-                rs += R.sum(axis=0)
-            return total, gD, rs
+                if self.k == 1:
+                    gDT[0] += R[0] @ Dc
+                else:
+                    gDT += R @ Dc
+                rs += R.sum(axis=1)
+            return total, gDT, rs
 
-        total, gD, rs = _add_parts(self.workers.map(block, self.design.chunks), self.d, self.k)
-        return np.concatenate([[total], self._back(gD, rs)])
+        total, gDT, rs = _add_parts(self.workers.map(block, self.design.chunks), self.d, self.k)
+        return np.concatenate([[total], self._back(gDT.T, rs)])
 
     def local_hessp(self, theta: NDArray, vec: NDArray) -> NDArray:
         """``Σ w (∂²ℓ/∂θ²) v`` over this process's rows, at ``θ`` in direction ``v``."""
         V, c = self._on_design(theta)
         U, u = self._on_design(vec)
-        both = np.concatenate([V, U], axis=1)
+        both = np.ascontiguousarray(np.concatenate([V, U], axis=1).T)  # (2K, d)
+        cu = np.concatenate([c, u])
         k = self.k
 
         def block(group: list[slice]) -> tuple[float, NDArray, NDArray]:
-            gD = np.zeros((self.d, k))
+            gDT = np.zeros((k, self.d))
             rs = np.zeros(k)
             for sl in group:
                 Dc, yc, wc = self._rows(sl)
-                ZZ = Dc @ both
-                Z, Zv = ZZ[:, :k], ZZ[:, k:]
-                Z += c
-                Zv += u
-                H = self.loss.hess_apply(Z, Zv, yc, wc)
-                gD += Dc.T @ H
-                rs += H.sum(axis=0)
-            return 0.0, gD, rs
+                ZZ = both @ Dc.T
+                ZZ += cu[:, None]
+                H = self.loss.hess_apply(ZZ[:k], ZZ[k:], yc, wc)
+                gDT += H @ Dc
+                rs += H.sum(axis=1)
+            return 0.0, gDT, rs
 
-        _, gD, rs = _add_parts(self.workers.map(block, self.design.chunks), self.d, k)
-        return self._back(gD, rs)
+        _, gDT, rs = _add_parts(self.workers.map(block, self.design.chunks), self.d, k)
+        return self._back(gDT.T, rs)
 
     def local_hessian(self, theta: NDArray) -> NDArray:
         """``Σ w ∂²ℓ/∂θ²: (p, p)`` over this process's rows (one-output losses), at ``θ``."""
         if self.k != 1:
             raise ValueError("the explicit Hessian is for one-output losses; use hessp for multinomial")
         V, c = self._on_design(theta)
+        VT = np.ascontiguousarray(V.T)
         d = self.d
 
         def block(group: list[slice]) -> tuple[NDArray, NDArray, float]:
@@ -179,9 +187,7 @@ class LinearObjective:
             hs = 0.0  # Σ h
             for sl in group:
                 Dc, yc, wc = self._rows(sl)
-                Z = Dc @ V
-                Z += c
-                h = self.loss.curvature(Z, yc, wc)
+                h = self.loss.curvature(self._forward(Dc, VT, c), yc, wc)[0][:, None]
                 Dh = Dc * h
                 A += Dc.T @ Dh
                 hd += Dh.sum(axis=0)
