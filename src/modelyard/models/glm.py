@@ -266,7 +266,8 @@ class LinearModel(TorchModel):
             if not callbacks:
                 return False
             self._set_theta(theta)  # callbacks (a pruner scoring the model) see the current iterate
-            return any([bool(cb(log)) for cb in callbacks])
+            stops = [bool(cb(log)) for cb in callbacks]  # every callback sees every iteration
+            return any(stops)
 
         hp = self.hparams
         max_iter = hp["max_iter"] if config.epochs is None else min(hp["max_iter"], config.epochs)
@@ -288,16 +289,17 @@ class LinearModel(TorchModel):
         grad = f"largest gradient component {result.grad_norm:.2g} > tol {tol:g}"
         if result.reason == "max_iter":
             if config.epochs is not None and config.epochs < max_iter:
-                return [f"{solver} stopped at the --epochs cap of {config.epochs} iterations before converging ({grad}); "
-                        "raise --epochs or drop it (the exact solvers stop when they converge)"]
-            return [f"{solver} reached its iteration cap max_iter={max_iter} before converging ({grad}); "
-                    f"raise it with --set max_iter={2 * max_iter}"]
+                return [(f"{solver} stopped at the --epochs cap of {config.epochs} iterations before converging "
+                         f"({grad}); raise --epochs or drop it (the exact solvers stop when they converge)")]
+            return [(f"{solver} reached its iteration cap max_iter={max_iter} before converging ({grad}); "
+                     f"raise it with --set max_iter={2 * max_iter}")]
         if result.reason == "max_time":
-            return [f"--max-time stopped {solver} after {result.iterations} iterations before it converged ({grad}); "
-                    "the model is its best iterate so far"]
+            return [(f"--max-time stopped {solver} after {result.iterations} iterations before it converged ({grad}); "
+                     "the model is its best iterate so far")]
         if result.reason == "line_search" and result.grad_norm > tol:
-            return [f"{solver} stopped after {result.iterations} iterations because no step lowered the loss any further "
-                    f"({grad}); nearly collinear features do this: a larger penalty (weight_decay or {self.penalty_name}) helps"]
+            return [(f"{solver} stopped after {result.iterations} iterations because no step lowered the loss any "
+                     f"further ({grad}); nearly collinear features do this: a larger penalty (weight_decay or "
+                     f"{self.penalty_name}) helps")]
         return []
 
     def _validate(self, log: EpochLog, eval_set: EvalSet, hook: StepHook | None) -> EpochLog:

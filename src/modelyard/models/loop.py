@@ -319,8 +319,8 @@ def still_improving(history: Sequence[EpochLog], best_epoch: int, reason: str, a
     what = "validation" if history[-1].val_loss is not None else "training"
     trend = f" ({what} loss {watched[-1 - back]:.4g} -> {watched[-1]:.4g} over the last {back} epochs)" if back else ""
     budget = f"its {n} epochs" if asked is not None else f"the default budget of {n} epochs"
-    return [f"still improving at the end of {budget}{trend}; allow more with --epochs {2 * n} "
-            "(or a time budget with --max-time)"]
+    return [(f"still improving at the end of {budget}{trend}; allow more with --epochs {2 * n} "
+             "(or a time budget with --max-time)")]
 
 
 def _evaluate(module: Any, loss_fn: Any, metric: Any, Xv: Any, yv: Any, chunk: int = 65536) -> tuple[float, float | None]:

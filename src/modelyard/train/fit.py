@@ -15,9 +15,9 @@ from ..errors import DataError, ParamError
 from ..models import get_family
 from ..models.forest import RandomForest
 from ..models.glm import EXACT_SOLVERS
-from ..models.solvers import preload as preload_solvers
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
+from ..models.solvers import preload as preload_solvers
 from ..models.torch_base import TorchModel
 from ..records.training import EpochLog, FitConfig
 from .metrics import predict_outputs, score

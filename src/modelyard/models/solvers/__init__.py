@@ -12,7 +12,7 @@ __all__ = ["preload"]
 
 def preload() -> None:
     """Import what an exact fit imports on first use (torch for the model, scipy's solvers), so timings exclude it."""
-    import scipy.linalg  # noqa: F401
+    import scipy.linalg
     import scipy.optimize  # noqa: F401
     import threadpoolctl  # noqa: F401
     import torch.nn  # noqa: F401

@@ -25,7 +25,7 @@ from ...errors import DataError
 from .design import CHUNK_BYTES, row_chunks
 from .workers import Workers
 
-__all__ = ["GramSolution", "ILL_CONDITIONED", "SINGULAR", "gram_size", "gram_sums", "solve_gram"]
+__all__ = ["ILL_CONDITIONED", "SINGULAR", "GramSolution", "gram_size", "gram_sums", "solve_gram"]
 
 ILL_CONDITIONED = 1e-10
 SINGULAR = 1e-13

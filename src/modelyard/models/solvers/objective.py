@@ -27,7 +27,7 @@ from .design import Design
 from .losses import Loss
 from .workers import Workers
 
-__all__ = ["Collective", "LOCAL", "LinearObjective"]
+__all__ = ["LOCAL", "Collective", "LinearObjective"]
 
 
 class Collective(Protocol):

@@ -8,9 +8,10 @@ badly and, on a busy machine, collapses; one thread per block of rows does not.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Self, TypeVar
 
 __all__ = ["Workers", "cpu_count"]
 
@@ -38,7 +39,7 @@ class Workers:
         """``chunks`` cut into at most ``n`` contiguous groups of nearly equal count."""
         k = min(self.n, len(chunks)) or 1
         bounds = [round(i * len(chunks) / k) for i in range(k + 1)]
-        return [list(chunks[a:b]) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+        return [list(chunks[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
 
     def map(self, fn: Callable[[list[slice]], T], chunks: Sequence[slice]) -> list[T]:
         """``fn(group)`` for each group, in group order."""
@@ -53,8 +54,8 @@ class Workers:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def __enter__(self) -> Workers:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
