@@ -227,7 +227,7 @@ def test_loss_gradient_sum_combine_laws(loss, n_rows, seed):
 def test_gram_sums_over_shards_equal_the_union_and_solve_the_same(n_rows, seed, weighted):
     X, y, w = _problem("squared", sum(n_rows), seed, weighted)
     mean, scale = X.astype(np.float64).mean(axis=0), X.astype(np.float64).std(axis=0)
-    agg = GramSum(mean, scale, lam=0.05)
+    agg = GramSum(X[0].astype(np.float64), mean, scale, lam=0.05)
     parts = [agg.local(None, sh) for sh in _shards(X, y, w, n_rows)]
     whole = agg.local(None, Shard(X, y, weight=w))
     total = fold(agg, parts)

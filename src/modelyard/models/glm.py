@@ -40,8 +40,8 @@ from ..records.training import EpochLog, FitConfig
 from ..schema import Task
 from .base import EvalSet, Param
 from .loop import StepHook
-from .solvers.design import design, moments
-from .solvers.gram import gram_sums, solve_gram
+from .solvers.design import design
+from .solvers.gram import gram_moments, gram_sums, solve_gram
 from .solvers.iterative import SolveResult, lbfgs, newton
 from .solvers.losses import LOSSES
 from .solvers.objective import LOCAL, LinearObjective
@@ -185,34 +185,25 @@ class LinearModel(TorchModel):
         self, solver: str, X: NDArray, y: NDArray, weight: NDArray | None, total_weight: float,
         eval_set: EvalSet | None, config: FitConfig, callbacks: Sequence[Any], hook: StepHook | None, workers: Workers,
     ) -> Self:
-        import torch
-
         collective = hook if hook is not None else LOCAL
         t0 = time.perf_counter()
         closed = solver == "exact" or (solver == "newton" and self.task is Task.REGRESSION)
-        des = None
-        warm = self.module_ is not None
-        if not warm:  # a fresh model; otherwise warm-start from its weights and standardization
-            stats = None
-            if hook is None and self.hparams["standardize"]:
-                if closed:
-                    m = moments(X, workers=workers)
-                else:
-                    des = design(X, workers=workers)
-                    m = des.moments
-                stats = (m.mean, m.std)
-            self._fit_scaling(X, y, hook, stats)
-            with torch.random.fork_rng(devices=[]):
-                self.module_ = self.build(X.shape[1], self.n_out)
-            self.module_.to("cpu")
-        mean = np.asarray(self.mean_, dtype=np.float64)
-        scale = np.asarray(self.scale_, dtype=np.float64)
-        target = self._target(y)
-        lam = self._lam
+        warm = self.module_ is not None  # else warm-start from the weights and standardization it has
+        d = X.shape[1]
         history: list[EpochLog] = []
         if closed:
-            S = collective.all_sum(gram_sums(X, target, weight, mean, scale, workers=workers))
-            sol = solve_gram(S, X.shape[1], lam, family=self.family)
+            if not warm and hook is None:  # one pass: the Gram sums and the column moments together
+                self._scale_target(y)
+                shift = X[: min(len(X), 4096)].mean(axis=0, dtype=np.float64) if len(X) else np.zeros(d)
+                S = gram_sums(X, self._target(y), weight, shift, workers=workers)
+                self._start(X, y, None, gram_moments(S, d, shift))
+            else:
+                if not warm:
+                    self._start(X, y, hook, None)
+                shift = np.asarray(self.mean_, dtype=np.float64)  # the same on every rank
+                S = collective.all_sum(gram_sums(X, self._target(y), weight, shift, workers=workers))
+            sol = solve_gram(S, d, self._lam, self.mean_.astype(np.float64), self.scale_.astype(np.float64), shift,
+                             family=self.family)
             theta = np.concatenate([sol.coef, [sol.intercept]])
             self._set_theta(theta)
             log = EpochLog(1, sol.mean_loss, seconds=time.perf_counter() - t0, extra={"passes": 1.0})
@@ -224,10 +215,18 @@ class LinearModel(TorchModel):
             self.aggregate_ = "gram_sum"
             info = {"method": sol.method, "rcond": sol.rcond, "constant_columns": list(sol.constant)}
         else:
-            theta0 = self._get_theta() if warm else np.zeros((X.shape[1] + 1) * self.n_out)
+            des = None
+            if not warm:
+                stats = None
+                if hook is None:
+                    des = design(X, workers=workers)
+                    stats = (des.moments.mean, des.moments.std)
+                self._start(X, y, hook, stats)
+            theta0 = self._get_theta() if warm else np.zeros((d + 1) * self.n_out)
             des = des if des is not None else design(X, workers=workers)
-            result, history = self._iterate(solver, des, target, weight, total_weight, mean, scale, theta0, config,
-                                             callbacks, collective, t0, workers)
+            mean, scale = self.mean_.astype(np.float64), self.scale_.astype(np.float64)
+            result, history = self._iterate(solver, des, self._target(y), weight, total_weight, mean, scale, theta0,
+                                             config, callbacks, collective, t0, workers)
             self._set_theta(result.theta)
             notes = self._notes(solver, result, config)
             self.aggregate_ = "loss_gradient_sum"
@@ -241,7 +240,7 @@ class LinearModel(TorchModel):
         self.solver_info_ = {
             "solver": solver, "iterations": result.iterations, "evaluations": result.evaluations,
             "reason": self.stop_reason_, "converged": result.converged, "grad_max": result.grad_norm,
-            "weight_decay": lam, **info,
+            "weight_decay": self._lam, **info,
         }
         return self
 
@@ -314,6 +313,22 @@ class LinearModel(TorchModel):
         return dataclasses.replace(log, val_loss=loss, val_metric=metric)
 
     # --- coefficients <-> module ------------------------------------------------------------------
+    def _start(self, X: NDArray, y: NDArray, hook: StepHook | None, stats: tuple[NDArray, NDArray] | None) -> None:
+        """A fresh model: its standardization (from ``stats``, all ranks' moments, or the rows) and its module."""
+        import torch
+
+        self._fit_scaling(X, y, hook, stats)
+        with torch.random.fork_rng(devices=[]):  # the module's random init is overwritten: leave torch's RNG alone
+            self.module_ = self.build(X.shape[1], self.n_out)
+        self.module_.to("cpu")
+
+    def _scale_target(self, y: NDArray) -> None:
+        """A regression target's standardization, as ``_fit_scaling`` sets it (it needs only ``y``)."""
+        if self.task is Task.REGRESSION and self.hparams["standardize"] and len(y):
+            self.y_mean_ = float(np.mean(y))
+            s = float(np.std(y))
+            self.y_scale_ = s if s > 1e-12 else 1.0
+
     def _target(self, y: NDArray) -> NDArray:
         if self.task is Task.REGRESSION:
             return (np.asarray(y, dtype=np.float64) - self.y_mean_) / self.y_scale_

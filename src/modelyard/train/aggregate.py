@@ -312,16 +312,16 @@ class LossGradientSum:
 
 
 class GramSum:
-    """Linear regression in closed form: each shard's weighted Gram sums of standardized rows; ⊕ adds them."""
+    """Linear regression in closed form: each shard's weighted Gram sums around a common ``shift``; ⊕ adds them."""
 
-    def __init__(self, mean: NDArray, scale: NDArray, lam: float):
-        self.mean, self.scale, self.lam = mean, scale, float(lam)
+    def __init__(self, shift: NDArray, mean: NDArray, scale: NDArray, lam: float):
+        self.shift, self.mean, self.scale, self.lam = shift, mean, scale, float(lam)
 
     def local(self, model: Any, shard: Shard) -> Weighted:
         """(W_r, {"sums": S_r}) with ``S_r`` the packed sums of ``models/solvers/gram.py`` (``shard.y`` standardized)."""
         from ..models.solvers.gram import gram_sums
 
-        sums = gram_sums(shard.X, np.asarray(shard.y, dtype=np.float64), shard.weight, self.mean, self.scale)
+        sums = gram_sums(shard.X, np.asarray(shard.y, dtype=np.float64), shard.weight, self.shift)
         return Weighted(float(sums[0]), {"sums": sums})
 
     def combine(self, a: Weighted, b: Weighted) -> Weighted:
@@ -333,4 +333,4 @@ class GramSum:
         from ..models.solvers.gram import solve_gram
 
         d = len(np.asarray(self.mean))
-        return solve_gram(total.arrays["sums"], d, self.lam)
+        return solve_gram(total.arrays["sums"], d, self.lam, self.mean, self.scale, self.shift)

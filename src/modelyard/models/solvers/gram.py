@@ -1,11 +1,15 @@
 """The closed-form solve of linear regression: weighted Gram sums in one pass, then Cholesky (or least squares).
 
-Notation: standardized rows ``x̃_i = (x_i − mu) / sigma: (d,)``, standardized target
-``ỹ_i``, weights ``w_i``, ``W = Σ w_i``. One pass over the rows gives the sums
-``S = [W, Σ w x̃ (d), Σ w x̃ x̃ᵀ (d²), Σ w x̃ ỹ (d), Σ w ỹ, Σ w ỹ²]`` (a plain sum over shards,
-so ranks all-reduce it). With weighted means ``x̄, ȳ``, covariance ``C = Σ w x̃ x̃ᵀ / W − x̄ x̄ᵀ`` and
-``c = Σ w x̃ ỹ / W − x̄ ȳ``, the minimizer of ``(1/W) Σ w (ỹ − x̃ᵀβ − b)² + (λ/2)‖β‖²`` solves
-``(C + (λ/2) I) β = c`` with ``b = ȳ − x̄ᵀβ``.
+Notation: rows ``x_i: (d,)`` shifted by a reference point ``s`` (the same on every rank):
+``u_i = x_i − s``; target ``ỹ_i`` (standardized), weights ``w_i``, ``W = Σ w_i``. One pass gives
+the sums ``S = [W, Σ w u, Σ w u uᵀ, Σ w u ỹ, Σ w ỹ, Σ w ỹ², n, Σ u, Σ u²]`` (the last three
+unweighted: the column moments that standardization uses, from the same pass); they are a
+plain sum over shards, so ranks all-reduce them. The model works on ``x̃ = (x − mu) / sigma``;
+covariances do not depend on the shift, so with weighted means ``ū, ȳ``,
+``C = D⁻¹ (Σ w u uᵀ / W − ū ūᵀ) D⁻¹`` and ``c = D⁻¹ (Σ w u ỹ / W − ū ȳ)`` (``D = diag(sigma)``),
+the minimizer of ``(1/W) Σ w (ỹ − x̃ᵀβ − b)² + (λ/2)‖β‖²`` solves ``(C + (λ/2) I) β = c``, and
+``b = ȳ − x̄ᵀβ`` with ``x̄ = (s + ū − mu) / sigma``. Shifting by ``s`` near the mean keeps the
+float64 sums free of cancellation.
 
 The solve is a Cholesky factorization with LAPACK's reciprocal condition estimate. A
 constant column (zero weighted variance) gets coefficient 0. Without a penalty a singular
@@ -25,7 +29,7 @@ from ...errors import DataError
 from .design import CHUNK_BYTES, row_chunks
 from .workers import Workers
 
-__all__ = ["ILL_CONDITIONED", "SINGULAR", "GramSolution", "gram_size", "gram_sums", "solve_gram"]
+__all__ = ["ILL_CONDITIONED", "SINGULAR", "GramSolution", "gram_moments", "gram_size", "gram_sums", "solve_gram"]
 
 ILL_CONDITIONED = 1e-10
 SINGULAR = 1e-13
@@ -33,56 +37,72 @@ SINGULAR = 1e-13
 
 def gram_size(d: int) -> int:
     """Length of the packed sums for ``d`` features."""
-    return 1 + d + d * d + d + 2
+    return 1 + d + d * d + d + 2 + 1 + 2 * d
 
 
 def gram_sums(
-    X: NDArray, y: NDArray, weight: NDArray | None, mean: NDArray, scale: NDArray, *, chunk_bytes: int = CHUNK_BYTES,
+    X: NDArray, y: NDArray, weight: NDArray | None, shift: NDArray, *, chunk_bytes: int = CHUNK_BYTES,
     workers: Workers | None = None,
 ) -> NDArray[np.float64]:
-    """The packed sums ``S`` over the rows of ``X: (n, d)`` (raw encoded features) and ``y: (n,)`` (standardized)."""
+    """The packed sums ``S`` over the rows of ``X: (n, d)`` (encoded features) and ``y: (n,)``, shifted by ``shift``."""
     X = np.asarray(X)
     n, d = X.shape
-    mean = np.asarray(mean, dtype=np.float64)
-    inv = 1.0 / np.asarray(scale, dtype=np.float64)
+    shift = np.asarray(shift, dtype=np.float64)
     chunks = row_chunks(n, d, chunk_bytes)
     if not chunks:
         return np.zeros(gram_size(d))
 
     def block(group: list[slice]) -> NDArray:
         G = np.zeros((d, d))
-        sx = np.zeros(d)
-        sxy = np.zeros(d)
+        su = np.zeros(d)
+        suy = np.zeros(d)
         sw = sy = syy = 0.0
+        plain = np.zeros(d)
+        squares = np.zeros(d)
         scratch = np.empty((chunks[0].stop - chunks[0].start, d))
         for sl in group:
-            B = scratch[: sl.stop - sl.start]
-            np.copyto(B, X[sl])
-            B -= mean
-            B *= inv
+            U = scratch[: sl.stop - sl.start]
+            np.copyto(U, X[sl])
+            U -= shift
             yc = np.asarray(y[sl], dtype=np.float64)
+            ones = np.ones(len(yc))
+            total = ones @ U
+            plain += total
             if weight is None:
-                G += B.T @ B
-                sx += B.sum(axis=0)
-                sxy += yc @ B
+                G += U.T @ U
+                su += total
+                suy += yc @ U
                 sw += len(yc)
                 sy += float(yc.sum())
                 syy += float(yc @ yc)
             else:
                 wc = np.asarray(weight[sl], dtype=np.float64)
                 wy = wc * yc
-                G += B.T @ (B * wc[:, None])
-                sx += wc @ B
-                sxy += wy @ B
+                G += U.T @ (U * wc[:, None])
+                su += wc @ U
+                suy += wy @ U
                 sw += float(wc.sum())
                 sy += float(wy.sum())
                 syy += float(wy @ yc)
-        return np.concatenate([[sw], sx, G.ravel(), sxy, [sy, syy]])
+                squares += np.einsum("ij,ij->j", U, U)
+        if weight is None:
+            squares = np.diag(G).copy()
+        return np.concatenate([[sw], su, G.ravel(), suy, [sy, syy, float(sum(sl.stop - sl.start for sl in group))],
+                               plain, squares])
 
     total = np.zeros(gram_size(d))
     for part in (workers or Workers(1)).map(block, chunks):
         total += part
     return total
+
+
+def gram_moments(S: NDArray, d: int, shift: NDArray) -> tuple[NDArray, NDArray]:
+    """The unweighted column mean and standard deviation of the rows the sums ``S`` were taken over."""
+    n = float(S[3 + 2 * d + d * d])
+    tail = S[gram_size(d) - 2 * d :]
+    offset = tail[:d] / max(n, 1.0)
+    std = np.sqrt(np.maximum(tail[d:] / max(n, 1.0) - offset * offset, 0.0))
+    return np.asarray(shift, dtype=np.float64) + offset, std
 
 
 @dataclass(frozen=True)
@@ -106,23 +126,27 @@ class GramSolution:
 
 def _unpack(S: NDArray, d: int) -> tuple[float, NDArray, NDArray, NDArray, float, float]:
     sw = float(S[0])
-    sx = S[1 : 1 + d]
+    su = S[1 : 1 + d]
     G = S[1 + d : 1 + d + d * d].reshape(d, d)
-    sxy = S[1 + d + d * d : 1 + 2 * d + d * d]
-    return sw, sx, G, sxy, float(S[-2]), float(S[-1])
+    suy = S[1 + d + d * d : 1 + 2 * d + d * d]
+    return sw, su, G, suy, float(S[1 + 2 * d + d * d]), float(S[2 + 2 * d + d * d])
 
 
-def solve_gram(S: NDArray, d: int, lam: float, *, family: str = "linear_regression") -> GramSolution:
-    """Solve the penalized normal equations from the packed sums ``S`` (see the module docstring)."""
+def solve_gram(
+    S: NDArray, d: int, lam: float, mean: NDArray, scale: NDArray, shift: NDArray, *, family: str = "linear_regression"
+) -> GramSolution:
+    """Solve the penalized normal equations on ``x̃ = (x − mean) / scale`` from the packed sums ``S``."""
     import scipy.linalg
     from scipy.linalg import lapack
 
-    sw, sx, G, sxy, sy, syy = _unpack(np.asarray(S, dtype=np.float64), d)
+    sw, su, G, suy, sy, syy = _unpack(np.asarray(S, dtype=np.float64), d)
     if not sw > 0:
         raise DataError("the training rows have total weight 0; give some rows a positive sample weight")
-    xbar, ybar = sx / sw, sy / sw
-    C = G / sw - np.outer(xbar, xbar)
-    c = sxy / sw - xbar * ybar
+    inv = 1.0 / np.asarray(scale, dtype=np.float64)
+    ubar, ybar = su / sw, sy / sw
+    C = (G / sw - np.outer(ubar, ubar)) * np.outer(inv, inv)
+    c = (suy / sw - ubar * ybar) * inv
+    xbar = (np.asarray(shift, dtype=np.float64) + ubar - np.asarray(mean, dtype=np.float64)) * inv
     var_y = syy / sw - ybar * ybar
     diag = np.diag(C)
     live = np.flatnonzero(diag > 1e-12 * max(float(diag.max(initial=0.0)), 1.0))
