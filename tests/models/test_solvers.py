@@ -288,3 +288,18 @@ def test_bad_sample_weights_are_refused():
         model.fit(X, y, sample_weight=np.ones(3))
     with pytest.raises(DataError, match="sample_weight must be finite and >= 0"):
         model.fit(X, y, sample_weight=-np.ones(50))
+
+
+def test_the_per_row_losses_stay_exact_at_extreme_logits():
+    from modelyard.models.solvers.losses import Logistic, Multinomial
+
+    z = np.array([-1000.0, -600, -40, -5, 0, 5, 40, 600, 1000])
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 1, 1.0])
+    loss, R = Logistic().value_grad(z[None, :].copy(), y, None)
+    assert loss == pytest.approx(float(np.sum(np.logaddexp(0, z) - y * z)), rel=1e-15)
+    sigma = np.exp(-np.logaddexp(0, -z))
+    np.testing.assert_allclose(R[0], sigma - y, rtol=0, atol=1e-15)
+    Z = np.array([[1000.0, -1000.0, 3.0], [999.0, 0.0, 3.0]])  # (K, c): two classes, three rows
+    loss, _ = Multinomial().value_grad(Z.copy(), np.array([0, 1, 1]), None)
+    expected = np.logaddexp(Z[0], Z[1]) - Z[[0, 1, 1], [0, 1, 2]]
+    assert loss == pytest.approx(float(expected.sum()), rel=1e-14)
