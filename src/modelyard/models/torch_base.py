@@ -200,7 +200,8 @@ class TorchModel:
 
     def _scale(self, X: NDArray) -> NDArray:
         if self.hparams.get("standardize", True):
-            X = (X - self.mean_) / self.scale_
+            X = np.subtract(X, self.mean_, dtype=np.float32)  # one new array, scaled in place
+            X /= self.scale_
         return np.ascontiguousarray(X, dtype=np.float32)
 
     def _raw(self, X: NDArray, chunk: int = 65536) -> NDArray:
