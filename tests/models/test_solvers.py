@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression as SkLogistic
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
-from modelyard.errors import DataError, ParamError
+from modelyard.errors import DataError, ParamError, TrainingError
 from modelyard.models import get_family, glm
 from modelyard.models.solvers.design import design
 from modelyard.models.solvers.losses import LOSSES
@@ -288,6 +288,8 @@ def test_bad_sample_weights_are_refused():
         model.fit(X, y, sample_weight=np.ones(3))
     with pytest.raises(DataError, match="sample_weight must be finite and >= 0"):
         model.fit(X, y, sample_weight=-np.ones(50))
+    with pytest.raises(TrainingError, match="no training rows"):
+        model.fit(X, y, sample_weight=np.zeros(50))
 
 
 def test_the_per_row_losses_stay_exact_at_extreme_logits():

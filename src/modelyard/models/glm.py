@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import DataError, ParamError
+from ..errors import DataError, ParamError, TrainingError
 from ..records.training import EpochLog, FitConfig
 from ..schema import Task
 from .base import EvalSet, Param
@@ -155,6 +155,9 @@ class LinearModel(TorchModel):
         self.solver_ = solver
         mine = float(len(X) if weight is None else weight.sum())
         total_weight = float(collective.all_sum(np.array([mine]))[0])
+        if not total_weight > 0:
+            raise TrainingError("there are no training rows (or their sample weights sum to 0); use more data or a "
+                                "smaller validation/test split")
         self._lam = self.l2_strength(total_weight)
         if solver in MINIBATCH_SOLVERS:
             self.aggregate_ = None
