@@ -111,12 +111,14 @@ def run_logistic(case: Case, threads: int, repeats: int) -> dict[str, Any]:
         ours_t.append(t)
         t, ref = median_time(sk, 1)
         sk_t.append(t)
+    fresh = __import__("modelyard.data.dataset", fromlist=["Dataset"]).Dataset(case.ds.X, case.ds.y, case.ds.schema)
+    t_hash = _timed(lambda: fresh.fingerprint)
     ours_loss = log_loss(res.model.proba_codes(case.ds.X[case.tr]), ytr)
     with threadpool_limits(threads):
         sk_loss = log_loss(ref.predict_proba(Xtr), ytr)
     return {"ours": statistics.median(ours_t), "sk": statistics.median(sk_t), "ours_loss": ours_loss, "sk_loss": sk_loss,
             "iters": res.extra["solver"]["iterations"], "sk_iters": int(np.max(ref[-1].n_iter_)),
-            "fit": res.metrics["train_time_s"]}
+            "fit": res.metrics["train_time_s"], "hash": t_hash}
 
 
 def run_linear(case: Case, threads: int, repeats: int) -> dict[str, Any]:
@@ -129,14 +131,14 @@ def run_linear(case: Case, threads: int, repeats: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, alpha, est in (("Ridge", 1.0, lambda: make_pipeline(StandardScaler(), Ridge(alpha=1.0))),
                              ("LinearRegression", 0.0, LinearRegression)):
-        def sk() -> Any:
+        def sk(est: Callable[[], Any] = est) -> Any:
             with threadpool_limits(threads):
                 m = est().fit(Xtr, ytr)
                 return m.predict(Xte)
 
         ours_t, sk_t, res, pred = [], [], None, None
         for _ in range(repeats):
-            t, res = median_time(lambda: case.ours("linear_regression", {"alpha": alpha}, threads), 1)
+            t, res = median_time(lambda alpha=alpha: case.ours("linear_regression", {"alpha": alpha}, threads), 1)
             ours_t.append(t)
             t, pred = median_time(sk, 1)
             sk_t.append(t)
@@ -209,63 +211,63 @@ def run_dist(rows: int, threads: int) -> dict[str, Any]:
 
 def run_others(threads: int, n: int, repeats: int) -> list[tuple[str, str, float, float]]:
     """(task, library, median fit+predict seconds, quality) on the same training rows; quality = train log-loss / test R²."""
+    return [row for regression in (False, True) for row in _others(Case(n, 2, regression), threads, repeats)]
+
+
+def _others(case: Case, threads: int, repeats: int) -> list[tuple[str, str, float, float]]:
     from threadpoolctl import threadpool_limits
 
-    rows: list[tuple[str, str, float, float]] = []
-    for regression in (False, True):
-        case = Case(n, 2, regression)
-        Xtr, ytr, Xte, yte = case.X[case.tr], case.y[case.tr], case.X[case.te], case.y[case.te]
-        mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
-        ntr = len(ytr)
-        task = "linear (alpha=1)" if regression else "logistic (C=1)"
-        model = "linear_regression" if regression else "logistic_regression"
-        params = {"alpha": 1.0} if regression else {"C": 1.0}
-        t, res = median_time(lambda: case.ours(model, params, threads), repeats)
-        q = res.metrics["r2"] if regression else log_loss(res.model.proba_codes(case.ds.X[case.tr]), ytr)
-        rows.append((task, "modelyard", t, q))
-        try:
-            from glum import GeneralizedLinearRegressor
+    regression = case.regression
+    Xtr, ytr, Xte, yte = case.X[case.tr], case.y[case.tr], case.X[case.te], case.y[case.te]
+    mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
+    task = "linear (alpha=1)" if regression else "logistic (C=1)"
+    model = "linear_regression" if regression else "logistic_regression"
+    params = {"alpha": 1.0} if regression else {"C": 1.0}
+    t, res = median_time(lambda: case.ours(model, params, threads), repeats)
+    q = res.metrics["r2"] if regression else log_loss(res.model.proba_codes(case.ds.X[case.tr]), ytr)
+    rows = [(task, "modelyard", t, q)]
 
-            lam = 2.0 / ntr if regression else 1.0 / ntr  # glum's alpha on its (1/2N)·deviance scale
+    def quality(pred_train: Any, pred_test: Any) -> float:
+        if regression:
+            return r2(pred_test, yte)
+        return log_loss(np.column_stack([1 - pred_train, pred_train]), ytr)
 
-            def glum_fit() -> Any:
-                with threadpool_limits(threads):
-                    g = GeneralizedLinearRegressor(family="normal" if regression else "binomial", alpha=lam / 2 if regression
-                                                   else lam, l1_ratio=0.0, scale_predictors=False)
-                    g.fit((Xtr - mu) / sd, ytr)
-                    return g, g.predict((Xte - mu) / sd)
+    try:
+        from glum import GeneralizedLinearRegressor
 
-            t, (g, pred) = median_time(glum_fit, repeats)
-            if regression:
-                q = r2(pred, yte)
-            else:
-                p1 = g.predict((Xtr - mu) / sd)
-                q = log_loss(np.column_stack([1 - p1, p1]), ytr)
-            rows.append((task, "glum", t, q))
-        except ImportError:
-            rows.append((task, "glum (not installed)", float("nan"), float("nan")))
-        try:
-            import statsmodels.api as sm
+        # glum minimizes (1/2N)·deviance + (alpha/2)·‖w‖²: alpha = λ for logistic (deviance = 2·log-loss),
+        # λ/2 for squared error (deviance = Σ r², ours is the mean r²); λ = 1/(C·N) or 2·alpha/N
+        lam = 2.0 / len(ytr) if regression else 1.0 / len(ytr)
 
-            def sm_fit() -> Any:
-                with threadpool_limits(threads):
-                    A = sm.add_constant((Xtr - mu) / sd)
-                    B = sm.add_constant((Xte - mu) / sd)
-                    if regression:  # Ridge through the penalized normal equations is not in statsmodels: OLS
-                        f = sm.OLS(ytr, A).fit()
-                    else:  # no L2 in Logit.fit: the unpenalized MLE (C=1 on 130k rows is nearly the same)
-                        f = sm.Logit(ytr, A).fit(disp=0, method="newton")
-                    return f, f.predict(B), A
+        def glum_fit() -> Any:
+            with threadpool_limits(threads):
+                g = GeneralizedLinearRegressor(family="normal" if regression else "binomial",
+                                               alpha=lam / 2 if regression else lam, l1_ratio=0.0, scale_predictors=False)
+                g.fit((Xtr - mu) / sd, ytr)
+                return g, g.predict((Xte - mu) / sd)
 
-            t, (f, pred, A) = median_time(sm_fit, repeats)
-            if regression:
-                q = r2(pred, yte)
-            else:
-                p1 = f.predict(A)
-                q = log_loss(np.column_stack([1 - p1, p1]), ytr)
-            rows.append((task, "statsmodels (" + ("OLS" if regression else "Logit, unpenalized") + ")", t, q))
-        except ImportError:
-            rows.append((task, "statsmodels (not installed)", float("nan"), float("nan")))
+        t, (g, pred) = median_time(glum_fit, repeats)
+        rows.append((task, "glum", t, quality(None if regression else g.predict((Xtr - mu) / sd), pred)))
+    except ImportError:
+        rows.append((task, "glum (not installed)", float("nan"), float("nan")))
+    try:
+        import statsmodels.api as sm
+
+        def sm_fit() -> Any:
+            with threadpool_limits(threads):
+                A = sm.add_constant((Xtr - mu) / sd)
+                B = sm.add_constant((Xte - mu) / sd)
+                if regression:  # statsmodels has no closed-form ridge: OLS
+                    f = sm.OLS(ytr, A).fit()
+                else:  # no L2 in Logit.fit: the unpenalized MLE (C=1 on 130k rows is nearly the same)
+                    f = sm.Logit(ytr, A).fit(disp=0, method="newton")
+                return f, f.predict(B), A
+
+        t, (f, pred, A) = median_time(sm_fit, repeats)
+        lib = "statsmodels (" + ("OLS" if regression else "Logit, unpenalized") + ")"
+        rows.append((task, lib, t, quality(None if regression else f.predict(A), pred)))
+    except ImportError:
+        rows.append((task, "statsmodels (not installed)", float("nan"), float("nan")))
     return rows
 
 
@@ -287,14 +289,14 @@ def main() -> None:
     print(f"# load: {os.getloadavg()} on {os.cpu_count()} cores; threads {a.threads}; repeats {a.repeats}")
     if "logistic" in a.only:
         print("\n| logistic regression (C=1) | modelyard.train (s) | sklearn fit+predict (s) | ratio | train log-loss ours | "
-              "sklearn | difference | iterations ours / sklearn | ours: fit only (s) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "sklearn | difference | iterations ours / sklearn | ours: fit only (s) | ours: data fingerprint (s) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for n, k in ((a.small, 2), (a.large, 2), (a.small, 10)):
             case = Case(n, k, regression=False)
             r = run_logistic(case, a.threads, a.repeats)
             print(f"| {n:,} x {D}, {k} classes | {r['ours']:.3f} | {r['sk']:.3f} | {r['ours'] / r['sk']:.2f}x | "
                   f"{r['ours_loss']:.6f} | {r['sk_loss']:.6f} | {r['ours_loss'] - r['sk_loss']:+.1e} | "
-                  f"{r['iters']} / {r['sk_iters']} | {r['fit']:.3f} |", flush=True)
+                  f"{r['iters']} / {r['sk_iters']} | {r['fit']:.3f} | {r['hash']:.3f} |", flush=True)
             del case
     if "linear" in a.only:
         print("\n| linear regression | scikit-learn | modelyard.train (s) | sklearn fit+predict (s) | ratio | test R² ours "
