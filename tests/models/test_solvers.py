@@ -305,3 +305,18 @@ def test_the_per_row_losses_stay_exact_at_extreme_logits():
     loss, _ = Multinomial().value_grad(Z.copy(), np.array([0, 1, 1]), None)
     expected = np.logaddexp(Z[0], Z[1]) - Z[[0, 1, 1], [0, 1, 2]]
     assert loss == pytest.approx(float(expected.sum()), rel=1e-14)
+
+
+@pytest.mark.parametrize("loss, k", [("logistic", 1), ("multinomial", 3)])
+def test_a_streamed_design_gives_the_numbers_of_a_kept_one(loss, k):
+    rng = np.random.default_rng(2)
+    X = features(700, 4)
+    y = (rng.uniform(size=700) < 0.4) * 1.0 if k == 1 else rng.integers(0, 3, size=700)
+    kept = design(X, chunk_bytes=4096)
+    streamed = design(X, chunk_bytes=4096, keep_bytes=0)  # large data: no float64 copy, chunks converted per pass
+    assert kept.D is not None and streamed.D is None and streamed.nbytes == X.nbytes
+    theta = rng.normal(size=(4 + 1) * k)
+    a, b = (LinearObjective(des, y, None, LOSSES[loss](), k, des.moments.mean, des.moments.std, 0.1) for des in (kept, streamed))
+    assert a.value_grad(theta)[0] == b.value_grad(theta)[0]
+    np.testing.assert_array_equal(a.value_grad(theta)[1], b.value_grad(theta)[1])
+    np.testing.assert_array_equal(a.hessp(theta, theta), b.hessp(theta, theta))

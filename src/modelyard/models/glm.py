@@ -20,8 +20,9 @@ regression. ``solver``: ``lbfgs`` (L-BFGS, float64, strong-Wolfe line search), `
 (trust-region Newton: exact Hessian for one output and few features, else CG), ``exact`` (linear
 regression: Cholesky of the Gram matrix), ``sgd``/``adam`` (the minibatch loop, with ``weight_decay``
 = λ, which as torch's weight decay also shrinks the bias), or ``auto``: the exact solver when its
-working copy fits in half of the available memory, else ``adam``. ``get_params`` records the solver
-that ran.
+working memory (the Gram matrix; or a float64 copy of the rows up to ``KEEP_BYTES``, streamed in
+chunks beyond, and the targets) fits in half of the available memory, else ``adam``.
+``get_params`` records the solver that ran.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..records.training import EpochLog, FitConfig
 from ..schema import Task
 from .base import EvalSet, Param
 from .loop import StepHook
-from .solvers.design import design
+from .solvers.design import KEEP_BYTES, design
 from .solvers.gram import gram_moments, gram_sums, solve_gram
 from .solvers.iterative import SolveResult, lbfgs, newton
 from .solvers.losses import LOSSES
@@ -178,7 +179,8 @@ class LinearModel(TorchModel):
             return asked
         n, d = X.shape
         gram = self.closed_form and d <= GRAM_MAX_FEATURES
-        need = 16 * d * d if gram else 8 * n * (d + self.n_out)  # Gram and its copy, or the float64 design
+        # the Gram matrix and its copy; or the float64 rows (kept up to KEEP_BYTES, streamed beyond) and the targets
+        need = 16 * d * d if gram else min(8 * n * d, KEEP_BYTES) + 16 * n
         short = float(need > available_memory() // 2)
         if collective.all_sum(np.array([short]))[0] > 0:
             return "adam"

@@ -12,7 +12,10 @@ column's mean is large next to its spread.
 
 Rows are visited in chunks of about ``CHUNK_BYTES`` so that a chunk stays in cache between the
 forward product ``D_c @ V`` and the backward product ``D_cᵀ R``: one pass over memory per
-loss-and-gradient evaluation.
+loss-and-gradient evaluation. ``D`` is kept in memory when it takes at most ``KEEP_BYTES``
+(each pass then reads float64 and converts nothing); larger data is not copied at all: each
+pass converts its chunk of float32 rows into a float64 scratch block (half the bytes read per
+pass, no second copy of the data, no allocation of gigabytes per fit).
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from numpy.typing import NDArray
 
 from .workers import Workers
 
-__all__ = ["CHUNK_BYTES", "Design", "Moments", "design", "moments", "row_chunks"]
+__all__ = ["CHUNK_BYTES", "KEEP_BYTES", "Design", "Moments", "design", "moments", "row_chunks"]
 
 CHUNK_BYTES = 1 << 20
+KEEP_BYTES = 256 << 20
 
 
 def row_chunks(n: int, width: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:
@@ -46,9 +50,10 @@ class Moments:
 
 @dataclass(frozen=True)
 class Design:
-    """``D = X - shift`` in float64 with the moments of X measured in the same pass."""
+    """The rows as ``D = X - shift`` in float64 (kept, or made chunk by chunk) and the moments of X."""
 
-    D: NDArray[np.float64]
+    X: NDArray
+    D: NDArray[np.float64] | None  # None: convert each chunk of X when it is read
     shift: NDArray[np.float64]
     moments: Moments
     chunks: list[slice]
@@ -56,12 +61,33 @@ class Design:
     @property
     def n(self) -> int:
         """Rows."""
-        return int(self.D.shape[0])
+        return int(self.X.shape[0])
 
     @property
     def d(self) -> int:
         """Columns."""
-        return int(self.D.shape[1])
+        return int(self.X.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes one pass reads."""
+        return int(self.D.nbytes if self.D is not None else self.X.nbytes)
+
+    def scratch(self) -> NDArray[np.float64] | None:
+        """A float64 block for one chunk (one per thread), or None when ``D`` is kept."""
+        if self.D is not None or not self.chunks:
+            return None
+        return np.empty((self.chunks[0].stop - self.chunks[0].start, self.d))
+
+    def block(self, sl: slice, scratch: NDArray[np.float64] | None) -> NDArray[np.float64]:
+        """``D[sl]``: a view of the kept copy, or the chunk converted into ``scratch``."""
+        if self.D is not None:
+            return self.D[sl]
+        assert scratch is not None
+        out = scratch[: sl.stop - sl.start]
+        np.copyto(out, self.X[sl])
+        out -= self.shift
+        return out
 
 
 def _pass(X: NDArray, chunks: list[slice], out: NDArray | None, workers: Workers) -> tuple[NDArray, Moments]:
@@ -98,11 +124,13 @@ def moments(X: NDArray, *, chunk_bytes: int = CHUNK_BYTES, workers: Workers | No
     return _pass(X, row_chunks(X.shape[0], X.shape[1], chunk_bytes), None, workers or Workers(1))[1]
 
 
-def design(X: NDArray, *, chunk_bytes: int = CHUNK_BYTES, workers: Workers | None = None) -> Design:
-    """One pass over ``X: (n, d)``: the float64 copy ``D = X - s`` and the column moments of X."""
+def design(
+    X: NDArray, *, chunk_bytes: int = CHUNK_BYTES, workers: Workers | None = None, keep_bytes: int = KEEP_BYTES
+) -> Design:
+    """One pass over ``X: (n, d)``: the column moments of X, and the float64 copy ``D = X - s`` if it is small."""
     X = np.asarray(X)
     n, d = X.shape
     chunks = row_chunks(n, d, chunk_bytes)
-    D = np.empty((n, d), dtype=np.float64)
+    D = np.empty((n, d), dtype=np.float64) if 8 * n * d <= keep_bytes else None
     shift, mom = _pass(X, chunks, D, workers or Workers(1))
-    return Design(D, shift, mom, chunks)
+    return Design(X, D, shift, mom, chunks)

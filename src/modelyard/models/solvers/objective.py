@@ -117,8 +117,8 @@ class LinearObjective:
         gB = (gD - np.outer(self.m, rs)) * self.inv[:, None]
         return np.concatenate([gB.ravel(), rs])
 
-    def _rows(self, sl: slice) -> tuple[NDArray, NDArray, NDArray | None]:
-        return self.design.D[sl], self.y[sl], None if self.weight is None else self.weight[sl]
+    def _rows(self, sl: slice, scratch: NDArray | None) -> tuple[NDArray, NDArray, NDArray | None]:
+        return self.design.block(sl, scratch), self.y[sl], None if self.weight is None else self.weight[sl]
 
     # --- one shard's sums ----------------------------------------------------------------------------
     def _forward(self, Dc: NDArray, VT: NDArray, c: NDArray) -> NDArray:
@@ -136,8 +136,9 @@ class LinearObjective:
             gDT = np.zeros((self.k, self.d))
             rs = np.zeros(self.k)
             total = 0.0
+            scratch = self.design.scratch()
             for sl in group:
-                Dc, yc, wc = self._rows(sl)
+                Dc, yc, wc = self._rows(sl, scratch)
                 part, R = self.loss.value_grad(self._forward(Dc, VT, c), yc, wc)
                 total += part
                 if self.k == 1:
@@ -161,8 +162,9 @@ class LinearObjective:
         def block(group: list[slice]) -> tuple[float, NDArray, NDArray]:
             gDT = np.zeros((k, self.d))
             rs = np.zeros(k)
+            scratch = self.design.scratch()
             for sl in group:
-                Dc, yc, wc = self._rows(sl)
+                Dc, yc, wc = self._rows(sl, scratch)
                 ZZ = both @ Dc.T
                 ZZ += cu[:, None]
                 H = self.loss.hess_apply(ZZ[:k], ZZ[k:], yc, wc)
@@ -185,8 +187,9 @@ class LinearObjective:
             A = np.zeros((d, d))  # Σ h d dᵀ
             hd = np.zeros(d)  # Σ h d
             hs = 0.0  # Σ h
+            scratch = self.design.scratch()
             for sl in group:
-                Dc, yc, wc = self._rows(sl)
+                Dc, yc, wc = self._rows(sl, scratch)
                 h = self.loss.curvature(self._forward(Dc, VT, c), yc, wc)[0][:, None]
                 Dh = Dc * h
                 A += Dc.T @ Dh
