@@ -1,7 +1,8 @@
 """Threads over row chunks: each worker passes over its own contiguous block of chunks with single-threaded BLAS.
 
 The blocks' partial sums are added in block order, so a result depends only on the data and
-the number of workers (the same ⊕ as across ranks, inside one process). Multi-threaded BLAS
+the number of workers (the same ⊕ as across ranks, inside one process); there are a few blocks
+per worker, handed out as workers free up. Multi-threaded BLAS
 on the tall, narrow products of a pass (``(c, d) @ (d, K)`` with small ``d``, ``K``) scales
 badly and, on a busy machine, collapses; one thread per block of rows does not.
 """
@@ -36,8 +37,9 @@ class Workers:
         self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="modelyard-pass") if self.n > 1 else None
 
     def groups(self, chunks: Sequence[slice]) -> list[list[slice]]:
-        """``chunks`` cut into at most ``n`` contiguous groups of nearly equal count."""
-        k = min(self.n, len(chunks)) or 1
+        """``chunks`` cut into contiguous groups of nearly equal count: one per worker, or four per worker when
+        there are several, so that a worker slowed by another process on its core takes fewer of them."""
+        k = min(self.n if self.n == 1 else 4 * self.n, len(chunks)) or 1
         bounds = [round(i * len(chunks) / k) for i in range(k + 1)]
         return [list(chunks[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
 
