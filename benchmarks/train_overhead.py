@@ -218,7 +218,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     X, y = make_data(args.rows, args.features)
     ds = my.from_arrays(X, y, task="classification")
-    my.train(my.from_arrays(X[:2000], y[:2000]), model="logistic_regression", epochs=1)  # warm imports for both
+    my.train(my.from_arrays(X[:2000], y[:2000]), model="logistic_regression", params={"solver": "adam"},
+             epochs=1)  # warm imports for both (the minibatch loop's: torch's optimizers)
     rows = []
     torch_params = {"batch_size": args.batch_size, "learning_rate": args.lr, "optimizer": "adam"}
     # the minibatch loop of logistic regression (its default is now an exact solver), without a penalty like the reference
