@@ -193,7 +193,7 @@ class LinearModel(TorchModel):
         collective = hook if hook is not None else LOCAL
         t0 = time.perf_counter()
         closed = solver == "exact" or (solver == "newton" and self.task is Task.REGRESSION)
-        warm = self.module_ is not None  # else warm-start from the weights and standardization it has
+        warm = self.module_ is not None  # a model with weights warm-starts from them and keeps its standardization
         d = X.shape[1]
         history: list[EpochLog] = []
         if closed:
