@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -50,8 +51,8 @@ def test_tune_json_reports_the_study_best_trial_and_registered_version(tuned):
     best = out["best_trial"]
     assert best["state"] == "complete" and best["number"] == study["best_number"]
     assert best["value"] == max(t["value"] for t in out["top_trials"])
-    assert set(best["params"]) == {"learning_rate", "weight_decay"}
-    assert len(best["intermediate"]) == 4  # one validation value per epoch
+    assert set(best["params"]) == {"C"}  # the default space of an exact solver: the L2 strength
+    assert 1 <= len(best["intermediate"]) <= 4  # one validation value per L-BFGS iteration, --epochs 4 the cap
     # two worker processes were started; a fast one may claim every trial before the other has imported torch
     assert 1 <= len({t["worker"].rsplit(":", 1)[0] for t in out["top_trials"]}) <= 2
     assert out["failed_workers"] == 0
@@ -63,7 +64,7 @@ def test_tune_json_reports_the_study_best_trial_and_registered_version(tuned):
 
     v = Yard(str(root / "yard")).registry.get(version["ref"])
     assert v.links["study"] == "iris-lr" and v.links["trial"] == best["number"]
-    assert v.params["learning_rate"] == pytest.approx(best["params"]["learning_rate"])
+    assert v.params["C"] == pytest.approx(best["params"]["C"])
 
 
 def test_rerun_with_the_same_study_runs_only_the_remainder_and_prints_tables(tuned):
@@ -74,7 +75,8 @@ def test_rerun_with_the_same_study_runs_only_the_remainder_and_prints_tables(tun
     assert [t["number"] for t in shown["trials"]] == list(range(7))
     assert "resuming study iris-lr (6 trials so far)" in second.stderr
     assert "7 finished of 7" in second.stderr  # the live summary's last state
-    assert "study iris-lr: top 7 of 7 complete trials" in second.stdout and "learning_rate" in second.stdout
+    flat = " ".join(second.stdout.split())  # a one-parameter table is narrow: its title wraps
+    assert "study iris-lr: top 7 of 7 complete trials" in flat and re.search(r"\bC\b", second.stdout)
     assert "retrained: test f1" in second.stdout
     assert second.stderr.endswith("\n")  # the live summary's last line is a whole line
     if shown["study"]["best_number"] == before["best_trial"]["number"]:
@@ -113,9 +115,9 @@ def test_studies_list_and_show(tuned, capsys, monkeypatch):
     detail = json.loads(out)
     assert [t["number"] for t in detail["trials"]] == list(range(7))
     assert detail["study"]["best_number"] == info["best_number"]
-    assert all(len(t["intermediate"]) == 4 for t in detail["trials"])
+    assert all(1 <= len(t["intermediate"]) <= 4 for t in detail["trials"])  # L-BFGS may converge before the cap
     code, out, _ = run_main(capsys, "studies", "show", "iris-lr", "--store", store)
-    assert code == 0 and "iris-lr" in out and "learning_rate" in out and "complete" in out
+    assert code == 0 and "iris-lr" in out and re.search(r"\bC\b", out) and "complete" in out
     code, out, _ = run_main(capsys, "studies", "list", "--store", store)
     assert "iris-lr" in out and "logistic_regression" in out
     code, _, err = run_main(capsys, "studies", "show", "nope", "--store", store)

@@ -208,7 +208,7 @@ def test_lineage_edges_carry_param_diffs(client, seeded):
     ids = {d["id"] for d in lin["descendants"]}
     assert {refs["v2"].id, refs["v3"].id} <= ids
     edge = next(e for e in lin["edges"] if e["child_id"] == refs["v3"].id)
-    assert edge["diff"]["weight_decay"] == [0.0, 0.001] and edge["retrained"] is False
+    assert edge["diff"]["weight_decay"] == [None, 0.001] and edge["retrained"] is False  # None: the C=1 default
     capped = client.get(f"/api/versions/{refs['v1'].id}/lineage?max_nodes=2").json()
     assert len(capped["descendants"]) == 1 and capped["truncated"]["descendants"] >= 1
 

@@ -103,3 +103,58 @@ class FaultyBoosting(GradientBoosting):
                 return outer.working()
 
         return super().fit(X, y, hook=Hook() if outer is not None else None, **kwargs)
+
+
+def exact_fault(payload: dict[str, Any]) -> None:
+    """Rank job: logistic regression by L-BFGS over 2 ranks, where rank ``fail_rank`` hangs or dies in its pass."""
+    from modelyard.models.logistic import LogisticRegression
+    from modelyard.models.solvers.objective import LinearObjective
+    from modelyard.records.training import FitConfig
+    from modelyard.schema import Task
+    from modelyard.train.data_parallel import DataParallel
+    from modelyard.train.distributed import rank_session
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)).astype(np.float32)
+    y = (X[:, 0] + rng.normal(size=400) > 0).astype(np.int64)
+    calls = [0]
+    real_local = LinearObjective.local
+
+    def local(self: Any, theta: Any) -> Any:
+        calls[0] += 1
+        if int(os.environ.get("RANK", "0")) == payload["fail_rank"] and calls[0] > payload["after"]:
+            if payload["mode"] == "hang":
+                time.sleep(3600)
+            os._exit(9)
+        return real_local(self, theta)
+
+    LinearObjective.local = local  # type: ignore[method-assign]
+    with rank_session(timeout=payload["timeout"]) as ctx:
+        a, b = (0, 200) if ctx.rank == 0 else (200, 400)
+        model = LogisticRegression(task=Task.CLASSIFICATION, n_classes=2, tol=1e-12, ftol=0.0)
+        model.fit(X[a:b], y[a:b], config=FitConfig(seed=0), hook=DataParallel(ctx, start=a, rows=b - a))
+
+
+def exact_convergence(payload: dict[str, Any]) -> None:
+    """Rank job: the same problem by L-BFGS on the ranks; rank 0 saves the objective and passes after each iteration."""
+    from safetensors.numpy import save_file
+
+    from modelyard.models.logistic import LogisticRegression
+    from modelyard.records.training import FitConfig
+    from modelyard.schema import Task
+    from modelyard.train.data_parallel import DataParallel
+    from modelyard.train.distributed import rank_session
+
+    X = np.load(payload["X"])
+    y = np.load(payload["y"]).astype(np.int64)
+    with rank_session(timeout=60) as ctx:
+        a = round(len(X) * ctx.rank / ctx.world_size)
+        b = round(len(X) * (ctx.rank + 1) / ctx.world_size)
+        model = LogisticRegression(task=Task.CLASSIFICATION, n_classes=2, solver="lbfgs", weight_decay=payload["mu"],
+                                   standardize=False, tol=1e-13, ftol=0.0, max_iter=payload["iterations"])
+        logs: list[Any] = []
+        model.fit(X[a:b], y[a:b], config=FitConfig(seed=0), callbacks=[logs.append],
+                  hook=DataParallel(ctx, start=a, rows=b - a))
+        if ctx.is_main:
+            save_file({"objective": np.array([h.extra["objective"] for h in logs]),
+                       "passes": np.array([h.extra["evaluations"] for h in logs])}, payload["out"])

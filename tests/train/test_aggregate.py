@@ -15,6 +15,8 @@ from modelyard.models.forest import RandomForest
 from modelyard.schema import Task
 from modelyard.train.aggregate import (
     GradientSum,
+    GramSum,
+    LossGradientSum,
     Moments,
     ParameterAverage,
     Shard,
@@ -160,3 +162,78 @@ def test_tree_union_is_commutative_and_associative_as_a_multiset_of_trees():
     assert [len(s["tree.node_count"]) for s in states] == tree_counts(12, sizes_)  # bigger shard, more trees
     forest = agg.apply(model, total)
     assert (forest.predict(X) == y).mean() > 0.9
+
+
+# --- the exact solvers' ⊕: full-batch loss/gradient sums and Gram sums ---------------------------------------------
+
+LOSS_CASES = {"squared": 1, "logistic": 1, "multinomial": 3}
+
+
+def _problem(loss: str, n: int, seed: int, weighted: bool):
+    rng = np.random.default_rng(seed)
+    d = 4
+    X = (rng.normal(size=(n, d)) * [1.0, 3.0, 0.2, 50.0] + [0.0, 5.0, -1.0, 1e3]).astype(np.float32)
+    if loss == "squared":
+        y = rng.normal(size=n)
+    elif loss == "logistic":
+        y = (rng.uniform(size=n) < 0.4).astype(np.float64)
+    else:
+        y = rng.integers(0, 3, size=n)
+    w = rng.uniform(0.1, 3.0, size=n) if weighted else None
+    return X, y, w
+
+
+def _shards(X, y, w, n_rows):
+    bounds = np.concatenate([[0], np.cumsum(n_rows)])
+    return [Shard(X[a:b], y[a:b], int(a), len(X), None if w is None else w[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+@given(st.sampled_from(sorted(LOSS_CASES)), st.lists(st.integers(1, 60), min_size=2, max_size=4), st.integers(0, 10_000),
+       st.booleans())
+def test_loss_and_gradient_summed_over_shards_equal_the_union_to_float64_rounding(loss, n_rows, seed, weighted):
+    X, y, w = _problem(loss, sum(n_rows), seed, weighted)
+    k = LOSS_CASES[loss]
+    mean, scale = X.astype(np.float64).mean(axis=0), X.astype(np.float64).std(axis=0)
+    agg = LossGradientSum(loss, k, mean, scale, lam=0.3)
+    theta = np.random.default_rng(seed + 1).normal(size=(X.shape[1] + 1) * k)
+    parts = [agg.local(theta, sh) for sh in _shards(X, y, w, n_rows)]
+    whole = agg.local(theta, Shard(X, y, weight=w))
+    total = fold(agg, parts)
+    assert total.weight == pytest.approx(whole.weight, rel=1e-14)
+    for key in ("loss", "grad"):
+        np.testing.assert_allclose(total.arrays[key], whole.arrays[key], rtol=1e-11, atol=1e-11 * len(X))
+    f, g = agg.apply(theta, total)
+    f1, g1 = agg.apply(theta, whole)
+    assert f == pytest.approx(f1, rel=1e-12)
+    np.testing.assert_allclose(g, g1, rtol=1e-10, atol=1e-12)
+
+
+@given(st.sampled_from(sorted(LOSS_CASES)), st.lists(st.integers(1, 30), min_size=3, max_size=3), st.integers(0, 10_000))
+def test_loss_gradient_sum_combine_laws(loss, n_rows, seed):
+    X, y, w = _problem(loss, sum(n_rows), seed, weighted=True)
+    k = LOSS_CASES[loss]
+    agg = LossGradientSum(loss, k, np.zeros(X.shape[1]), np.ones(X.shape[1]), lam=0.0)
+    theta = np.random.default_rng(seed).normal(size=(X.shape[1] + 1) * k) * 0.01
+    a, b, c = (agg.local(theta, sh) for sh in _shards(X, y, w, n_rows))
+    ab, ba = agg.combine(a, b), agg.combine(b, a)
+    for key in ab.arrays:
+        np.testing.assert_array_equal(ab.arrays[key], ba.arrays[key])
+    left, right = agg.combine(ab, c), agg.combine(a, agg.combine(b, c))
+    for key in left.arrays:
+        np.testing.assert_allclose(left.arrays[key], right.arrays[key], rtol=1e-12, atol=1e-9)
+
+
+@given(st.lists(st.integers(1, 60), min_size=2, max_size=4), st.integers(0, 10_000), st.booleans())
+def test_gram_sums_over_shards_equal_the_union_and_solve_the_same(n_rows, seed, weighted):
+    X, y, w = _problem("squared", sum(n_rows), seed, weighted)
+    mean, scale = X.astype(np.float64).mean(axis=0), X.astype(np.float64).std(axis=0)
+    agg = GramSum(X[0].astype(np.float64), mean, scale, lam=0.05)
+    parts = [agg.local(None, sh) for sh in _shards(X, y, w, n_rows)]
+    whole = agg.local(None, Shard(X, y, weight=w))
+    total = fold(agg, parts)
+    np.testing.assert_allclose(total.arrays["sums"], whole.arrays["sums"], rtol=1e-11, atol=1e-10)
+    ab, ba = agg.combine(parts[0], parts[1]), agg.combine(parts[1], parts[0])
+    np.testing.assert_array_equal(ab.arrays["sums"], ba.arrays["sums"])
+    a, b = agg.apply(None, total), agg.apply(None, whole)
+    np.testing.assert_allclose(a.coef, b.coef, rtol=1e-8, atol=1e-10)
+    assert a.intercept == pytest.approx(b.intercept, rel=1e-8, abs=1e-10)

@@ -88,6 +88,44 @@ def test_three_uneven_ranks_with_adam_mlp_and_a_regression_target_equal_one_proc
     assert len(set(three.extra["distributed"]["rows_per_rank"])) > 1
 
 
+# --- the exact solvers: the ⊕ is a plain sum, so ranks take the steps one process takes ------------------------------
+
+
+def test_exact_solvers_on_uneven_ranks_converge_to_the_coefficients_of_one_process():
+    ds = blobs(n=601, classes=3, seed=6)  # 601 rows: uneven shards
+    kw = {"params": {"tol": 1e-9, "ftol": 0.0}, "seed": 1}
+    one = my.train(ds, **kw)
+    three = my.train(ds, nodes=3, **kw)
+    for k in ("module.weight", "module.bias"):
+        a, b = one.model.state()[k].astype(np.float64), three.model.state()[k].astype(np.float64)
+        assert np.max(np.abs(a - b)) <= 1e-6 * np.max(np.abs(a)), k
+    assert three.params["solver"] == "lbfgs" and three.extra["distributed"]["aggregate"] == "loss_gradient_sum"
+    assert three.stop_reason == one.stop_reason == "converged"
+    assert three.history[-1].val_loss == pytest.approx(one.history[-1].val_loss, rel=1e-6)
+    assert three.metrics["log_loss"] == pytest.approx(one.metrics["log_loss"], rel=1e-6)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 4)).astype(np.float32) * [1, 10, 100, 0.1] + 50
+    reg = my.from_arrays(X, X @ np.array([1.0, 0.2, -0.01, 3.0]) + rng.normal(size=500))
+    one = my.train(reg, model="linear_regression", seed=0)
+    two = my.train(reg, model="linear_regression", nodes=2, seed=0)
+    for k in ("module.weight", "module.bias", "scaling.mean", "scaling.y"):
+        np.testing.assert_allclose(two.model.state()[k], one.model.state()[k], rtol=1e-6, atol=1e-9, err_msg=k)
+    assert two.stop_reason == "solved" and two.extra["distributed"]["aggregate"] == "gram_sum"
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("hang", r"rank 1 made no progress for .* it is hung"),
+    ("exit", r"rank 1 died with exit code 9 without reporting an error"),
+])
+def test_a_hung_or_dead_rank_fails_an_exact_solver_in_bounded_time(monkeypatch, mode, message):
+    monkeypatch.syspath_prepend(str(HERE))
+    t0 = time.monotonic()
+    with pytest.raises(DistributedError, match=message):
+        launch("dist_helpers:exact_fault", {"mode": mode, "fail_rank": 1, "after": 3, "timeout": 4}, nodes=2, timeout=4)
+    assert time.monotonic() - t0 < 45  # start-up (~2 x 4 s here) + 4 s timeout + reports
+    assert _workers_of_this_process() == []
+
+
 # --- local SGD, forests, callbacks -------------------------------------------------------------------------------
 
 
@@ -99,11 +137,12 @@ def test_parameter_averaging_trains_and_a_callback_on_rank_0_stops_every_rank():
         seen.append(log.epoch)
         return log.epoch >= 4
 
-    res = my.train(ds, params={"batch_size": 16, "learning_rate": 0.05}, nodes=2, aggregate="average",
-                   sync_every=4, epochs=20, seed=1, callbacks=[stop_at_4])
+    params = {"solver": "adam", "batch_size": 16, "learning_rate": 0.05}
+    res = my.train(ds, params=params, nodes=2, aggregate="average", sync_every=4, epochs=20, seed=1,
+                   callbacks=[stop_at_4])
     assert seen == [1, 2, 3, 4] and len(res.history) == 4 and res.stop_reason == "callback"
     assert res.history[-1].train_loss < res.history[0].train_loss
-    one = my.train(ds, params={"batch_size": 16, "learning_rate": 0.05}, epochs=4, seed=1)
+    one = my.train(ds, params=params, epochs=4, seed=1)
     assert res.metrics["accuracy"] > one.metrics["accuracy"] - 0.05  # local SGD is close to, not equal to, sync SGD
     assert res.extra["distributed"]["aggregate"] == "average" and res.extra["distributed"]["sync_every"] == 4
 
@@ -261,6 +300,9 @@ def test_bad_options_get_one_clear_sentence():
         my.train(ds, nodes=2, aggregate="average", sync_every=0)
     with pytest.raises(ParamError, match="random_forest trains in one pass"):
         my.train(ds, model="random_forest", checkpoint_every=1, checkpoint_dir="x")
+    with pytest.raises(ParamError, match="solver=auto runs an exact solver, which finishes in a few passes and keeps "
+                                         "no checkpoints; drop --checkpoint-every/--resume, or train with --set solver=adam"):
+        my.train(ds, model="logistic_regression", checkpoint_every=1, checkpoint_dir="x")
     with pytest.raises(ParamError, match="n_estimators=1 is fewer than the 2 ranks"):
         my.train(ds, model="random_forest", params={"n_estimators": 1}, nodes=2)
 

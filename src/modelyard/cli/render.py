@@ -214,7 +214,7 @@ class TrainProgress:
     and then "done", never an epoch bar stuck at 0.
     """
 
-    def __init__(self, epochs: int, label: str, *, enabled: bool = True):
+    def __init__(self, epochs: int | None, label: str, *, enabled: bool = True):
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.enabled = enabled
@@ -245,5 +245,6 @@ class TrainProgress:
         """Training callback: move to the logged epoch (or boosting round; a log may cover a block of rounds)."""
         self.seen = max(self.seen, int(log.epoch))
         val = "-" if log.val_metric is None else num(log.val_metric)
-        status = f"epoch {self.seen}/{self.epochs}  loss {num(log.train_loss)}  val {val}"
-        self.progress.update(self.task, total=self.epochs, completed=self.seen, status=status)
+        of = f"/{self.epochs}" if self.epochs else ""  # no cap: the family budgets itself, the bar is open-ended
+        status = f"epoch {self.seen}{of}  loss {num(log.train_loss)}  val {val}"
+        self.progress.update(self.task, total=self.epochs or None, completed=self.seen, status=status)

@@ -27,8 +27,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="a hyperparameter (repeatable); the families' hyperparameters are listed below (default: each "
                         "one's default)")
-    p.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20)")
-    p.add_argument("--patience", type=int, default=None, help="stop after this many epochs without validation improvement")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="cap on epochs of the minibatch loop, iterations of an exact solver or rounds of boosting "
+                        "(default: the family's budget: convergence for exact solvers, ~4000 steps with early stopping "
+                        "for minibatches, n_estimators for boosting)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without validation improvement (default 10; 0 turns it off)")
     p.add_argument("--max-time", default=None,
                    help="wall-clock budget, e.g. 90s, 5m; stops with the best weights so far (default: no limit)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, initialization and shuffling")
@@ -145,10 +149,9 @@ def run(args: argparse.Namespace) -> int:
             from .train_render import importance_text
 
             con.print(importance_text(imp))
-        if result.stop_reason:
-            rounds = getattr(my.get_family(args.model), "progress_param", None) is not None
-            unit, ran = ("round", result.history[-1].epoch if result.history else 0) if rounds else ("epoch", len(result.history))
-            con.print(f"stopped: {result.stop_reason} (best {unit} {result.best_epoch} of {ran})")
+        rounds = getattr(my.get_family(args.model), "progress_param", None) is not None
+        for line in fit_summary(result, rounds=rounds):
+            con.print(line, highlight=False, markup=False)
         if ref is not None:
             con.print(f"registered [bold]{ref['ref']}[/] (id {ref['id'][:12]})")
         if written is not None:
@@ -171,7 +174,7 @@ def _save_split(args: argparse.Namespace, result: Any, ds: Any) -> dict[str, str
     return write_split(ds, rows, args.save_split, record=result.split)
 
 
-def progress_total(family: type, params: dict[str, Any], epochs: int) -> int:
+def progress_total(family: type, params: dict[str, Any], epochs: int | None) -> int | None:
     """What the progress bar counts to: epochs, or the family's rounds (``progress_param``, e.g. n_estimators)."""
     name = getattr(family, "progress_param", None)
     return int(params[name]) if name and isinstance(params.get(name), int) else epochs
@@ -217,6 +220,24 @@ def _train_cv(args: argparse.Namespace, ds: Any, params: dict[str, Any], kwargs:
     finally:
         if started:
             bar.__exit__(None, None, None)
+
+
+def fit_summary(result: Any, *, rounds: bool = False) -> list[str]:
+    """How the fit ended (the solver, or the epochs or boosting rounds), then any note the fit left for the user."""
+    solver = result.extra.get("solver") or {}
+    lines = []
+    if solver.get("solver") in ("lbfgs", "newton", "exact"):
+        if result.stop_reason == "solved":
+            how = "the Gram matrix solved by " + ("Cholesky" if solver.get("method") == "cholesky" else "SVD least squares")
+            lines.append(f"solver: {solver['solver']}, {how} in one pass")
+        else:
+            lines.append(f"solver: {solver['solver']}, {result.stop_reason} after {solver['iterations']} iterations "
+                         f"(largest gradient component {solver['grad_max']:.2g})")
+    elif result.stop_reason:
+        unit, ran = ("round", result.history[-1].epoch if result.history else 0) if rounds else ("epoch", len(result.history))
+        lines.append(f"stopped: {result.stop_reason} (best {unit} {result.best_epoch} of {ran})")
+    lines += [f"note: {n}" for n in result.extra.get("notes", ())]
+    return lines
 
 
 def _check_register(args: argparse.Namespace) -> None:

@@ -191,8 +191,9 @@ class Param:
 class ParamSpec:
     """A family's declared hyperparameters; ``validate`` fills defaults and refuses unknown or bad values."""
 
-    def __init__(self, params: Iterable[Param]):
+    def __init__(self, params: Iterable[Param], *, renamed: Mapping[str, str] | None = None):
         self.params: dict[str, Param] = {p.name: p for p in params}
+        self.renamed = dict(renamed or {})  # old name -> current name, so versions saved with the old one still load
 
     def __iter__(self):
         return iter(self.params.values())
@@ -204,6 +205,10 @@ class ParamSpec:
     def validate(self, given: Mapping[str, Any] | None, family: str) -> dict[str, Any]:
         """The full parameter dict: defaults overridden by ``given``, each value type- and range-checked."""
         given = dict(given or {})
+        for old, new in self.renamed.items():
+            if old in given:
+                value = given.pop(old)
+                given.setdefault(new, value)
         unknown = sorted(set(given) - set(self.params))
         if unknown:
             raise ParamError(

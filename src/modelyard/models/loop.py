@@ -7,6 +7,13 @@ wall-clock budget, and callbacks. Shapes: ``X: (n, d)`` float32, ``y: (n,)``; op
 row weights ``w: (n,)`` (mean 1, see ``models/weights.py``) make each step's loss
 ``mean(w_i * loss_i)`` and the validation loss the same weighted mean over its rows
 (``loss_fn(out, target, weight)``), so early stopping watches the weighted objective.
+
+The budget: an explicit ``epochs`` caps the run. Without one the loop budgets optimizer steps,
+not epochs: ``DEFAULT_STEPS`` steps, as epochs between ``MIN_EPOCHS`` and ``MAX_EPOCHS`` (a
+344-row table with batches of 256 gets 500 epochs, a million rows 20), and early stopping
+(``DEFAULT_PATIENCE`` epochs without a better validation loss; ``patience=0`` turns it off)
+ends it once the validation loss stops improving. A run whose budget ran out while the loss was
+still improving says so in ``LoopResult.notes``, naming the flag that gives it more.
 """
 
 from __future__ import annotations
@@ -24,7 +31,31 @@ from ..errors import TrainingError
 from ..records.training import EpochLog, FitConfig
 from .base import Param
 
-__all__ = ["LOOP_PARAMS", "LoopResult", "LoopState", "StepHook", "pick_device", "preload_torch", "train_module"]
+__all__ = [
+    "DEFAULT_PATIENCE",
+    "DEFAULT_STEPS",
+    "LOOP_PARAMS",
+    "LoopResult",
+    "LoopState",
+    "StepHook",
+    "budget_epochs",
+    "pick_device",
+    "preload_torch",
+    "train_module",
+]
+
+DEFAULT_STEPS = 4000
+MIN_EPOCHS = 20
+MAX_EPOCHS = 500
+DEFAULT_PATIENCE = 10
+
+
+def budget_epochs(epochs: int | None, rows: int, batch_size: int) -> int:
+    """The epochs a run gets: ``epochs`` when given, else ``DEFAULT_STEPS`` optimizer steps within [MIN, MAX] epochs."""
+    if epochs is not None:
+        return int(epochs)
+    per_epoch = math.ceil(rows / max(1, min(batch_size, rows)))
+    return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(DEFAULT_STEPS / per_epoch))))
 
 LOOP_PARAMS = (
     Param("optimizer", str, "adam", choices=("adam", "sgd"), help="update rule"),
@@ -67,6 +98,7 @@ class LoopResult:
     history: list[EpochLog]
     best_epoch: int
     stop_reason: str  # "epochs", "early_stopping", "max_time", "callback"
+    notes: list[str] = field(default_factory=list)  # what the user should know (e.g. still improving at the end)
 
 
 @dataclass
@@ -141,6 +173,10 @@ class StepHook:
         """Global (mean, std) of the features and (mean, std) of the target, or None to use the local rows."""
         return None
 
+    def all_sum(self, values: NDArray) -> NDArray:
+        """Element-wise float64 sum over every worker (the exact solvers' ⊕); the identity in one process."""
+        return np.asarray(values, dtype=np.float64)
+
 
 def _schedule(hp: Mapping[str, Any], epochs: int, steps_per_epoch: int) -> Callable[[int], float]:
     kind = hp["lr_schedule"]
@@ -185,6 +221,7 @@ def train_module(
         raise TrainingError("there are no training rows; use more data or a smaller validation/test split")
     bs = min(int(hp["batch_size"]), n)
     steps_per_epoch = math.ceil(n / bs)
+    epochs = budget_epochs(config.epochs, n, bs)
     model = hook.wrap(module)
     params = [p for p in model.parameters() if p.requires_grad]
     if hp["optimizer"] == "sgd":
@@ -194,7 +231,7 @@ def train_module(
     # a constant schedule needs no scheduler: that saves a Python call per step
     sched = None
     if hp["lr_schedule"] != "constant":
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(hp, config.epochs, steps_per_epoch))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(hp, epochs, steps_per_epoch))
     after_step = hook.after_step if type(hook).after_step is not StepHook.after_step else None
     backward = hook.backward if type(hook).backward is not StepHook.backward else None
     gen = torch.Generator().manual_seed(config.seed)
@@ -206,7 +243,9 @@ def train_module(
     if Xv is not None and eval_weights is not None:
         wv = torch.as_tensor(eval_weights, device=device)
         eval_loss = lambda out, target: loss_fn(out, target, wv)
-    keep_best = config.patience is not None or config.max_time is not None or Xv is not None
+    # early stopping is on by default when there are validation rows to watch; patience=0 turns it off
+    patience = config.patience if config.patience is not None else (DEFAULT_PATIENCE if Xv is not None else 0)
+    keep_best = bool(patience) or config.max_time is not None or Xv is not None
 
     st = LoopState(module, opt, sched, gen, epoch=start_epoch - 1)
     hook.restore(st)
@@ -214,7 +253,7 @@ def train_module(
     t0 = time.perf_counter()
     deadline = t0 + config.max_time if config.max_time else None
     reason, step = "epochs", st.step
-    for epoch in range(st.epoch + 1, config.epochs + 1):
+    for epoch in range(st.epoch + 1, epochs + 1):
         model.train()
         te = time.perf_counter()
         perm = torch.randperm(n, generator=gen).to(device)
@@ -238,9 +277,9 @@ def train_module(
                 out_of_time = True
                 break
         seen = min(len(losses) * bs, n)
-        weights = torch.full((len(losses),), float(bs), dtype=torch.float64, device=device)
-        weights[-1] = seen - (len(losses) - 1) * bs  # the last batch may be short
-        loss_sum = float((torch.stack(losses).to(torch.float64) * weights).sum())
+        batch_rows = torch.full((len(losses),), float(bs), dtype=torch.float64, device=device)
+        batch_rows[-1] = seen - (len(losses) - 1) * bs  # the last batch may be short
+        loss_sum = float((torch.stack(losses).to(torch.float64) * batch_rows).sum())
         total, count = hook.reduce_epoch(loss_sum, seen)
         train_loss = total / max(count, 1)
         if not math.isfinite(train_loss):
@@ -266,7 +305,7 @@ def train_module(
                 stop, reason = True, "callback"
         if out_of_time:
             stop, reason = True, "max_time"
-        elif config.patience is not None and st.bad >= config.patience:
+        elif patience and st.bad >= patience:
             stop, reason = True, "early_stopping"
         stop = hook.decide(stop)
         st.epoch, st.step = epoch, step
@@ -276,7 +315,22 @@ def train_module(
     best_epoch, best_state = st.best_epoch, st.best_state
     if best_state is not None and best_epoch != (history[-1].epoch if history else 0):
         module.load_state_dict(best_state)
-    return LoopResult(history, best_epoch or (history[-1].epoch if history else 0), reason)
+    best = best_epoch or (history[-1].epoch if history else 0)
+    return LoopResult(history, best, reason, still_improving(history, best, reason, config.epochs))
+
+
+def still_improving(history: Sequence[EpochLog], best_epoch: int, reason: str, asked: int | None) -> list[str]:
+    """A note when the epoch budget ran out while the watched loss was still falling, naming the flag for more."""
+    if reason != "epochs" or not history or best_epoch < history[-1].epoch - 1:
+        return []
+    n = len(history)
+    watched = [h.val_loss if h.val_loss is not None else h.train_loss for h in history]
+    back = min(5, n - 1)
+    what = "validation" if history[-1].val_loss is not None else "training"
+    trend = f" ({what} loss {watched[-1 - back]:.4g} -> {watched[-1]:.4g} over the last {back} epochs)" if back else ""
+    budget = f"its {n} epochs" if asked is not None else f"the default budget of {n} epochs"
+    return [(f"still improving at the end of {budget}{trend}; allow more with --epochs {2 * n} "
+             "(or a time budget with --max-time)")]
 
 
 def _evaluate(module: Any, loss_fn: Any, metric: Any, Xv: Any, yv: Any, chunk: int = 65536) -> tuple[float, float | None]:

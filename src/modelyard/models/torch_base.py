@@ -19,22 +19,12 @@ __all__ = ["TorchModel", "column_mean_std"]
 DEFAULT_CONFIG = FitConfig()
 
 
-def column_mean_std(X: NDArray, chunk: int = 16384) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-column mean and standard deviation of ``X: (n, d)``, accumulated in float64 over row chunks.
+def column_mean_std(X: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-column mean and standard deviation of ``X: (n, d)``, accumulated in float64 in one pass over row chunks."""
+    from .solvers.design import moments
 
-    Chunks keep the temporaries small (numpy's ``std(dtype=float64)`` materializes a float64 copy of X).
-    """
-    n, d = X.shape
-    if n == 0:
-        return np.zeros(d), np.ones(d)
-    mean = X.mean(axis=0, dtype=np.float64)
-    m32 = mean.astype(X.dtype) if X.dtype.kind == "f" else mean
-    acc = np.zeros(d)
-    for i in range(0, n, chunk):
-        diff = X[i : i + chunk] - m32
-        acc += np.einsum("ij,ij->j", diff, diff, dtype=np.float64)
-    var = acc / n - (mean - m32) ** 2  # m32 is mean rounded to X's precision
-    return mean, np.sqrt(np.maximum(var, 0.0))
+    m = moments(X)
+    return m.mean, m.std
 
 
 def _unit_mean(weight: NDArray | None, n: int) -> NDArray[np.float32] | None:
@@ -68,6 +58,7 @@ class TorchModel:
         self.hparams = self.params.validate(params, self.family)
         self.module_: Any = None
         self.history_: list[EpochLog] = []
+        self.notes_: list[str] = []
         self.mean_: NDArray | None = None
         self.scale_: NDArray | None = None
         self.y_mean_ = 0.0
@@ -123,7 +114,7 @@ class TorchModel:
                 Xs, ys = self._prepare(X, y)
                 ev = self._prepare(*eval_set) if eval_set is not None else None
                 result: LoopResult = train_module(
-                    self.module_, self._loss, Xs, ys, eval_set=ev, hp=self.hparams, config=config,
+                    self.module_, self._loss, Xs, ys, eval_set=ev, hp=self._loop_hparams(), config=config,
                     callbacks=callbacks, metric=self._metric, hook=hook,
                     weights=_unit_mean(sample_weight, len(Xs)),
                     eval_weights=_unit_mean(eval_sample_weight, len(ev[0])) if ev is not None else None,
@@ -134,6 +125,7 @@ class TorchModel:
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.stop_reason_ = result.stop_reason
+        self.notes_ = list(result.notes)
         return self
 
     def predict(self, X: NDArray) -> NDArray:
@@ -188,7 +180,14 @@ class TorchModel:
         return self
 
     # --- internals -----------------------------------------------------------------------
-    def _fit_scaling(self, X: NDArray, y: NDArray, hook: StepHook | None = None) -> None:
+    def _loop_hparams(self) -> Mapping[str, Any]:
+        """The hyperparameters the minibatch loop reads (``optimizer``, ``weight_decay``, ``learning_rate``, ...)."""
+        return self.hparams
+
+    def _fit_scaling(
+        self, X: NDArray, y: NDArray, hook: StepHook | None = None, stats: tuple[NDArray, NDArray] | None = None
+    ) -> None:
+        """Set the standardization (and a regression target's) from the rows, all ranks' rows, or given ``stats``."""
         d = X.shape[1]
         shared = hook.moments(X, y if self.task is Task.REGRESSION else None) if hook is not None else None
         if self.hparams.get("standardize", True) and shared is not None:  # data-parallel: moments of all shards
@@ -198,7 +197,7 @@ class TorchModel:
             if self.task is Task.REGRESSION:
                 self.y_mean_, self.y_scale_ = float(y_mean), (float(y_std) if y_std > 1e-12 else 1.0)
         elif self.hparams.get("standardize", True):
-            mean, std = column_mean_std(X)
+            mean, std = stats if stats is not None else column_mean_std(X)
             self.mean_ = mean.astype(np.float32)
             self.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
             if self.task is Task.REGRESSION and len(y):
@@ -221,7 +220,8 @@ class TorchModel:
 
     def _scale(self, X: NDArray) -> NDArray:
         if self.hparams.get("standardize", True):
-            X = (X - self.mean_) / self.scale_
+            X = np.subtract(X, self.mean_, dtype=np.float32)  # one new array, scaled in place
+            X /= self.scale_
         return np.ascontiguousarray(X, dtype=np.float32)
 
     def _raw(self, X: NDArray, chunk: int = 65536) -> NDArray:

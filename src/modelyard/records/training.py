@@ -13,8 +13,8 @@ __all__ = ["EpochLog", "FitConfig"]
 class FitConfig:
     """How long and how carefully to train: the training configuration, apart from hyperparameters."""
 
-    epochs: int = 20
-    patience: int | None = None  # epochs without validation improvement before stopping
+    epochs: int | None = None  # None: the family's own budget (a step budget for minibatch loops, convergence for exact solvers)
+    patience: int | None = None  # epochs without validation improvement before stopping; None: the default (10), 0: off
     max_time: float | None = None  # wall-clock budget in seconds
     seed: int = 0
     min_delta: float = 0.0  # smallest improvement of the validation loss that counts
@@ -29,10 +29,11 @@ class FitConfig:
         def whole(v: Any) -> bool:
             return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
-        if not whole(self.epochs) or self.epochs < 1:
+        if self.epochs is not None and (not whole(self.epochs) or self.epochs < 1):
             raise ParamError(f"epochs must be an int >= 1, got {self.epochs!r}; pass e.g. --epochs 20")
-        if self.patience is not None and (not whole(self.patience) or self.patience < 1):
-            raise ParamError(f"patience must be an int >= 1, got {self.patience!r}; pass e.g. --patience 5")
+        if self.patience is not None and (not whole(self.patience) or self.patience < 0):
+            raise ParamError(f"patience must be an int >= 0 (0 turns early stopping off), got {self.patience!r}; "
+                             "pass e.g. --patience 5")
         if self.max_time is not None and (
             not isinstance(self.max_time, numbers.Real) or isinstance(self.max_time, bool) or not self.max_time > 0
         ):

@@ -12,9 +12,14 @@ they should. Notation: ``n_r`` rows in shard ``r``, ``n = Σ n_r``; ``θ`` the p
 | ``ParameterAverage``| (n_r, n_r·θ_r)                        | add                     | θ := Σ n_r θ_r / n       |
 | ``TreeUnion``       | the trees grown on shard r            | concatenate the trees   | forest of all trees      |
 | ``Moments``         | (n_r, mean_r, M2_r) per column        | Chan et al. pairwise    | standardization (μ, σ)   |
+| ``LossGradientSum`` | (W_r, Σ w ℓ, Σ w ∇ℓ) at θ             | add                     | f(θ), ∇f(θ) with penalty |
+| ``GramSum``         | (W_r, Σ w x̃, Σ w x̃x̃ᵀ, Σ w x̃ỹ, ...)  | add                     | the normal equations' β  |
 
-The distributed runtime executes the sums with ``all_reduce`` (gradients through DDP), which
-computes the same fold; these classes define the math and are what the tests check.
+The last two are the exact solvers of the linear families (``models/solvers``): a full-batch
+loss, gradient, Hessian-vector product or Gram matrix is a sum over rows, so their ⊕ is exact,
+and N ranks take the very steps one process takes. The distributed runtime executes the sums
+with ``all_reduce`` (gradients through DDP, the exact solvers' sums through ``Comm.all_sum``),
+which computes the same fold; these classes define the math and are what the tests check.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from ..errors import ParamError
 __all__ = [
     "Aggregate",
     "GradientSum",
+    "GramSum",
+    "LossGradientSum",
     "MomentStats",
     "Moments",
     "ParameterAverage",
@@ -51,6 +58,7 @@ class Shard(NamedTuple):
     y: NDArray | None
     start: int = 0  # position of the first row in the global row order
     total: int | None = None  # rows across all shards (None: this shard is everything)
+    weight: NDArray | None = None  # sample weights of the rows (None: all 1)
 
     def __len__(self) -> int:
         return len(self.X)
@@ -261,3 +269,68 @@ class Moments:
         model.mean_ = total.mean.astype(np.float32)
         model.scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
         return model
+
+
+class LossGradientSum:
+    """The exact solvers' round: at coefficients ``θ``, each shard's weighted loss and gradient sums; ⊕ adds them.
+
+    ``loss`` is ``"squared"``, ``"logistic"`` or ``"multinomial"`` with ``k`` outputs; ``mean``/``scale``
+    the standardization and ``lam`` the L2 strength (``models/solvers/objective.py`` has the notation).
+    ``local`` is exactly what each rank computes before its all-reduce.
+    """
+
+    def __init__(self, loss: str, k: int, mean: NDArray, scale: NDArray, lam: float):
+        self.loss, self.k, self.mean, self.scale, self.lam = loss, int(k), mean, scale, float(lam)
+
+    def _objective(self, shard: Shard) -> Any:
+        from ..models.solvers.design import design
+        from ..models.solvers.losses import LOSSES
+        from ..models.solvers.objective import LinearObjective
+
+        weight = 1.0 if shard.weight is None else float(np.sum(shard.weight))
+        return LinearObjective(design(shard.X), shard.y, shard.weight, LOSSES[self.loss](), self.k, self.mean,
+                               self.scale, self.lam, total_weight=weight)
+
+    def local(self, model: NDArray, shard: Shard) -> Weighted:
+        """(W_r, {"loss": Σ w ℓ, "grad": Σ w ∇ℓ}) of the shard at ``θ`` (``model`` is θ)."""
+        obj = self._objective(shard)
+        sums = obj.local(np.asarray(model, dtype=np.float64))
+        weight = float(len(shard) if shard.weight is None else np.sum(shard.weight))
+        return Weighted(weight, {"loss": sums[:1], "grad": sums[1:]})
+
+    def combine(self, a: Weighted, b: Weighted) -> Weighted:
+        """Add weights, loss sums and gradient sums."""
+        return _add(a, b)
+
+    def apply(self, model: NDArray, total: Weighted) -> tuple[float, NDArray]:
+        """``(f(θ), ∇f(θ))``: the means plus the penalty ``(λ/2)‖B‖²`` (the intercepts are not penalized)."""
+        theta = np.asarray(model, dtype=np.float64)
+        pen = theta.copy()
+        pen[theta.size - self.k :] = 0.0
+        f = float(total.arrays["loss"][0]) / total.weight + 0.5 * self.lam * float(pen @ pen)
+        return f, total.arrays["grad"] / total.weight + self.lam * pen
+
+
+class GramSum:
+    """Linear regression in closed form: each shard's weighted Gram sums around a common ``shift``; ⊕ adds them."""
+
+    def __init__(self, shift: NDArray, mean: NDArray, scale: NDArray, lam: float):
+        self.shift, self.mean, self.scale, self.lam = shift, mean, scale, float(lam)
+
+    def local(self, model: Any, shard: Shard) -> Weighted:
+        """(W_r, {"sums": S_r}) with ``S_r`` the packed sums of ``models/solvers/gram.py`` (``shard.y`` standardized)."""
+        from ..models.solvers.gram import gram_sums
+
+        sums = gram_sums(shard.X, np.asarray(shard.y, dtype=np.float64), shard.weight, self.shift)
+        return Weighted(float(sums[0]), {"sums": sums})
+
+    def combine(self, a: Weighted, b: Weighted) -> Weighted:
+        """Add the sums."""
+        return _add(a, b)
+
+    def apply(self, model: Any, total: Weighted) -> Any:
+        """The solution of the penalized normal equations (a ``GramSolution``: coefficients, intercept, loss)."""
+        from ..models.solvers.gram import solve_gram
+
+        d = len(np.asarray(self.mean))
+        return solve_gram(total.arrays["sums"], d, self.lam, self.mean, self.scale, self.shift)

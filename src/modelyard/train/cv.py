@@ -186,7 +186,7 @@ def train_cv(
     cls = get_family(model)
     full = cls.params.validate(params, model)
     k = check_cv(dataset, k)
-    preload(cls)
+    preload(cls, full)
     cv = cross_validate(dataset, model, full, k=k, config=config, val_size=val_size, on_fold=on_fold,
                         impute=impute)
     fit_ds, val_ds = inner_split(dataset, val_size, config.seed)

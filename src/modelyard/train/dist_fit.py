@@ -25,6 +25,7 @@ from ..errors import DataError, ModelError, ParamError, TrainingError
 from ..models import get_family
 from ..models.boosting import GradientBoosting
 from ..models.forest import RandomForest
+from ..models.glm import MINIBATCH_SOLVERS, LinearModel
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
 from ..records.training import EpochLog, FitConfig
@@ -33,7 +34,7 @@ from .aggregate import Shard, TreeUnion, fold, tree_counts
 from .checkpoint import Checkpointer
 from .data_parallel import DataParallel
 from .distributed import AGGREGATES, DEFAULT_TIMEOUT, RankContext, rank_session, under_launcher
-from .fit import refuse_missing
+from .fit import fit_extra, refuse_missing
 from .metrics import predict_outputs, score
 from .result import TrainResult
 from .shards import PARTS, RankData, from_dataset, load_rank_data
@@ -73,6 +74,13 @@ def check_options(
         raise ParamError(
             f"{family} trains in one pass, so it has no epochs to checkpoint; drop --checkpoint-every/--resume"
         )
+    if (checkpoint_every or resume) and issubclass(cls, LinearModel):
+        solver = cls.params.validate(params, family)["solver"]
+        if solver not in MINIBATCH_SOLVERS:
+            raise ParamError(
+                f"{family} with solver={solver} runs an exact solver, which finishes in a few passes and keeps no "
+                "checkpoints; drop --checkpoint-every/--resume, or train with --set solver=adam"
+            )
     if not issubclass(cls, (TorchModel, RandomForest, GradientBoosting)):
         raise ModelError(
             f"{family} cannot train data-parallel: only the torch families (and torch module factories), "
@@ -169,10 +177,13 @@ def fit_on_rank(
     metrics["inference_time_per_row_s"] = float(infer_total[0] / max(infer_total[1], 1))
     metrics["evaluated_on"] = part
     inner = predictor.model
+    exact = getattr(inner, "aggregate_", None)  # the exact solvers' sums ("loss_gradient_sum", "gram_sum")
     extra = {
+        **fit_extra(inner),
         "distributed": {
-            "nodes": ctx.world_size, "backend": ctx.backend or "none", "aggregate": aggregate if is_torch else "histogram_sum" if is_boosting else "tree_union",
-            "sync_every": sync_every if is_torch and aggregate == "average" else None,
+            "nodes": ctx.world_size, "backend": ctx.backend or "none",
+            "aggregate": exact or (aggregate if is_torch else "histogram_sum" if is_boosting else "tree_union"),
+            "sync_every": sync_every if is_torch and not exact and aggregate == "average" else None,
             "threads_per_process": ctx.threads, "rows_per_rank": counts,
             "first_step_unix": hook.first_step_at if hook is not None else None,
             "resumed_from_epoch": checkpoint.resumed_from if checkpoint is not None else None,

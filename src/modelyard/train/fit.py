@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -16,19 +17,26 @@ from ..errors import DataError, ParamError
 from ..models import FAMILIES, get_family
 from ..models.boosting import GradientBoosting
 from ..models.forest import RandomForest
+from ..models.glm import EXACT_SOLVERS
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
+from ..models.solvers import preload as preload_solvers
 from ..models.torch_base import TorchModel
 from ..models.weights import check_class_weight, class_weights, sample_weights
 from ..records.training import EpochLog, FitConfig
 from .metrics import predict_outputs, score
 from .result import TrainResult
 
-__all__ = ["check_missing", "check_training", "fit_predictor", "impute_note", "library_versions", "train"]
+__all__ = ["check_missing", "check_training", "fit_extra", "fit_predictor", "impute_note", "library_versions", "train"]
 
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries a model depends on."""
+    return dict(_library_versions())
+
+
+@functools.cache
+def _library_versions() -> dict[str, str]:  # reading package metadata costs ~10 ms; versions do not change in a run
     out = {"python": platform.python_version()}
     for name in ("modelyard", "numpy", "torch", "scikit-learn", "scipy", "xgboost"):
         try:
@@ -130,9 +138,11 @@ def _check_options(dataset: Dataset, model: str, params: Mapping[str, Any] | Non
     check_missing(dataset, model, impute=impute, init=init)
 
 
-def preload(cls: type) -> None:
+def preload(cls: type, params: Mapping[str, Any] | None = None) -> None:
     """Import what the family trains with before the clock starts: import cost is not training time."""
-    if issubclass(cls, TorchModel):
+    if issubclass(cls, TorchModel) and (params or {}).get("solver") in ("auto", *EXACT_SOLVERS):
+        preload_solvers()  # the exact solvers import scipy's, not torch's optimizers
+    elif issubclass(cls, TorchModel):
         preload_torch()
     elif issubclass(cls, RandomForest):
         import sklearn.ensemble  # noqa: F401
@@ -160,7 +170,7 @@ def train(
     model: str = "logistic_regression",
     params: Mapping[str, Any] | None = None,
     *,
-    epochs: int = 20,
+    epochs: int | None = None,
     patience: int | None = None,
     max_time: float | None = None,
     seed: int = 0,
@@ -189,6 +199,10 @@ def train(
     validation losses by class. ``cv=K`` measures instead by K-fold cross-validation over all rows
     (stratified for classification; metrics are the folds' means, with ``NAME_std`` their standard
     deviations) and then refits the returned model on all rows (``train/cv.py``).
+    ``epochs=None`` lets the family budget itself: the exact solvers of the linear families run to
+    convergence (``max_iter``), the minibatch loop gets a step budget; an explicit ``epochs`` caps
+    either (epochs of the loop, iterations of an exact solver). ``patience=None`` is early stopping
+    after 10 epochs without a better validation loss (minibatch loop; ``0`` turns it off).
 
     ``nodes > 1`` trains data-parallel on that many local processes (``aggregate``: ``"gradient"``,
     synchronous SGD equal to one process, or ``"average"``, parameters averaged every ``sync_every``
@@ -225,7 +239,7 @@ def train(
     rows = split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)
     train_ds, val_ds, test_ds = (dataset.take(r) for r in rows)
 
-    preload(cls)
+    preload(cls, full_params)
 
     t0 = time.perf_counter()
     predictor = fit_predictor(model, full_params, train_ds, val_ds, config, callbacks, init=init, impute=impute)
@@ -258,7 +272,18 @@ def train(
         best_epoch=getattr(inner, "best_epoch_", None),
         stop_reason=getattr(inner, "stop_reason_", None),
         notes=tuple(notes),
+        extra=fit_extra(inner),
     )
+
+
+def fit_extra(model: Any) -> dict[str, Any]:
+    """What a fitted model reports beyond its history: the solver that ran and notes for the user (if any)."""
+    out: dict[str, Any] = {}
+    if getattr(model, "solver_info_", None):
+        out["solver"] = dict(model.solver_info_)
+    if getattr(model, "notes_", None):
+        out["notes"] = list(model.notes_)
+    return out
 
 
 def check_training(
@@ -266,7 +291,7 @@ def check_training(
     model: str = "logistic_regression",
     params: Mapping[str, Any] | None = None,
     *,
-    epochs: int = 20,
+    epochs: int | None = None,
     patience: int | None = None,
     max_time: float | None = None,
     seed: int = 0,

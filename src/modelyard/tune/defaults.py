@@ -26,13 +26,12 @@ DEFAULT_SPACES: dict[str, dict[str, Any]] = {
         "weight_decay": Float(1e-7, 1e-2, log=True),
         "batch_size": Categorical([32, 64, 128, 256]),
     },
+    # the linear families train by exact solvers: only the L2 strength matters (scikit-learn's scale, as its CV grids)
     "logistic_regression": {
-        "learning_rate": Float(1e-4, 3e-1, log=True),
-        "weight_decay": Float(1e-7, 1e-1, log=True),
+        "C": Float(1e-4, 1e4, log=True),
     },
     "linear_regression": {
-        "learning_rate": Float(1e-4, 3e-1, log=True),
-        "weight_decay": Float(1e-7, 1e-1, log=True),
+        "alpha": Float(1e-3, 1e4, log=True),
     },
     "random_forest": {
         "n_estimators": Int(50, 400, log=True),
