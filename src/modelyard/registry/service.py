@@ -24,15 +24,15 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ArtifactError, CorruptArtifactError, ModelError, ParamError, SchemaMismatchError
+from ..errors import ArtifactError, CorruptArtifactError, ModelError, ParamError, SchemaMismatchError, StoreError
 from ..records.versions import AliasMove, Deletion, Lineage, Version, VersionSummary
 from ..store.artifacts import ArtifactStore, state_from_bytes, state_to_bytes
 from ..store.db import Database
 from ..store.refs import LATEST
-from ..store.versions import VersionStore, dumps
+from ..store.versions import VersionStore, WeightsCollected, dumps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,6 +49,8 @@ __all__ = ["Registry", "check_alias", "check_model_name", "current_user", "defau
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 _FULL_ID = re.compile(r"^[0-9a-f]{64}$")
+_WRITE_ATTEMPTS = 50  # a registration writes its weights again at most this often when gc keeps removing them
+_GC_BATCH = 256  # blobs removed per gc transaction
 
 
 def current_user() -> str:
@@ -127,7 +129,7 @@ class Registry:
         """
         check_model_name(name)
         config = result.model.config()
-        digest, size = self._put_weights(result.model)
+        data = state_to_bytes(result.model.state())
         fields = {
             "name": name,
             "family": config.pop("family"),
@@ -142,11 +144,22 @@ class Registry:
             "library_versions": result.library_versions,
             "source": result.source,
             "split": result.split,
-            "artifact": digest,
-            "artifact_size": size,
+            "artifact_size": len(data),
             **self._common(result.schema.task.value, result.metrics, tags, description, links),
         }
-        return self._create(fields, parent=parent, retrained=True)
+        # gc removes a blob only under its lock, after reading that no version names it, and the
+        # version's transaction checks under the same lock that the blob is still there; when a gc
+        # came in between, the bytes are written again and the transaction retried
+        for _ in range(_WRITE_ATTEMPTS):
+            fields["artifact"] = self.artifacts.put(data)
+            try:
+                return self._create(fields, parent=parent, retrained=True, blob_present=self.artifacts.stored)
+            except WeightsCollected:
+                continue
+        raise StoreError(
+            f"a gc removed the weights of this {name} registration {_WRITE_ATTEMPTS} times before it could be "
+            "recorded; retry when the gc is done, or run gc with an age guard (--older-than 1h)"
+        )
 
     def branch(
         self,
@@ -229,7 +242,8 @@ class Registry:
             "creator": self.user,
         }
 
-    def _create(self, fields: dict[str, Any], *, parent: str | None, retrained: bool) -> Version:
+    def _create(self, fields: dict[str, Any], *, parent: str | None, retrained: bool,
+                blob_present: Callable[[str], bool] | None = None) -> Version:
         parent_id = parent
         if parent is not None and not _FULL_ID.match(parent):  # a full id is checked inside the insert's transaction
             parent_id = self.versions.resolve(parent).id
@@ -237,11 +251,7 @@ class Registry:
         fields["id"] = hashlib.sha256(
             "\n".join([fields["artifact"], dumps(fields["params"]), parent_id or "", salt]).encode()
         ).hexdigest()
-        return self.versions.create(fields, parent=parent_id, retrained=retrained)
-
-    def _put_weights(self, predictor: Predictor) -> tuple[str, int]:
-        data = state_to_bytes(predictor.state())
-        return self.artifacts.put(data), len(data)
+        return self.versions.create(fields, parent=parent_id, retrained=retrained, blob_present=blob_present)
 
     # --- reading ----------------------------------------------------------------------
     def get(self, ref: str) -> Version:
@@ -335,19 +345,38 @@ class Registry:
     def gc(self, *, older_than: float = 3600.0, dry_run: bool = False) -> list[str]:
         """Remove artifacts no version references, if older than ``older_than`` seconds; returns their digests.
 
-        The age guard protects registrations in flight, whose weights are written just before their
-        row (a local store also refreshes the time of a blob a registration re-uses; an object store
-        cannot, so there run gc while nobody registers weights identical to a deleted version's).
+        Safe while others register, on a local folder and on object storage alike: gc deletes a
+        blob only inside a write transaction that holds the store's gc lock and has re-read that
+        no version references it, and a registration inserts its version only after checking,
+        inside its own transaction under that lock, that its blob is still stored (writing the
+        bytes again if not), so no committed version can name deleted bytes. (The lock is
+        SQLite's write lock, or a PostgreSQL advisory lock that registrations take shared; a
+        local store's pack compaction runs under it too.) The age guard, 0 allowed, only spares
+        young blobs, e.g. those of registrations by older modelyard releases, which do not check.
         """
-        used = self.versions.artifacts_in_use()
+        if isinstance(older_than, bool) or not isinstance(older_than, (int, float)) or not (
+                math.isfinite(older_than) and older_than >= 0):
+            raise ParamError(f"older_than must be a finite number of seconds >= 0, got {older_than!r}; e.g. 3600")
         cutoff = time.time() - older_than
+        used = self.versions.artifacts_in_use()  # a first cut; the lock-holding transaction decides
         doomed = [d for d, mtime in self.artifacts.digests() if d not in used and mtime < cutoff]
-        if not dry_run:
-            for d in doomed:
-                self.artifacts.delete(d)
-            if doomed:
-                self.artifacts.compact()  # a local store's packs give the deleted bytes back
-        return doomed
+        if dry_run:
+            return doomed
+        removed: list[str] = []
+        for start in range(0, len(doomed), _GC_BATCH):  # the lock is held per batch, not for the whole sweep
+            removed += self.versions.collect(doomed[start:start + _GC_BATCH], self._remove)
+        if removed:  # a local store's packs give the deleted bytes back; under the lock, like the deletes
+            self.versions.collect([], self._compact)
+        return removed
+
+    def _remove(self, digests: list[str]) -> list[str]:
+        """Delete the blobs ``digests`` (called under the gc lock); returns those that were there."""
+        return [d for d in digests if self.artifacts.delete(d)]
+
+    def _compact(self, _unreferenced: list[str]) -> list[str]:
+        """Give the bytes of deleted packed blobs back (called under the gc lock: see ``gc``)."""
+        self.artifacts.compact()
+        return []
 
 
 def conform(dataset: Dataset, schema: Schema) -> Dataset:

@@ -172,15 +172,16 @@ class PackStore:
             self._refresh(full=True)
             return sorted((d.hex(), e.time_ns / 1e9) for d, e in self._entries.items() if e.length != _DELETED)
 
-    def known(self, digest: str) -> bool:
+    def known(self, digest: str, *, fresh: bool = False) -> bool:
         """Whether ``digest`` is a live packed blob: from memory when it is not, else confirmed by the newest entries.
 
         (Another process may have deleted it since, and a compaction drops the bytes of a deleted blob
-        even when a re-use names them meanwhile; ``put`` then appends the bytes again.)
+        even when a re-use names them meanwhile; ``put`` then appends the bytes again.) ``fresh``:
+        read every index up to its end even when memory says the blob is not there.
         """
         raw_digest = bytes.fromhex(digest)
         with self._lock:
-            if self._find(raw_digest, refresh=False) is None:
+            if not fresh and self._find(raw_digest, refresh=False) is None:
                 return False
             self._refresh()
             return self._find(raw_digest, refresh=False) is not None
