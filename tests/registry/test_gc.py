@@ -101,3 +101,12 @@ def test_processes_re_registering_identical_weights_while_gc_loops_lose_nothing(
     assert race.rounds == 2 * rounds and race.acknowledged == 2 * rounds + 2
     assert race.collections > 0
     assert race.lost == 0, race.errors
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_race_on_postgres_loses_nothing_either(tmp_path, packed_result, postgres_url):
+    save_result(packed_result, tmp_path / "result.json")
+    race = run_race(postgres_url, tmp_path / "result.json", workers=2, rounds=100, artifacts=tmp_path / "artifacts")
+    assert race.acknowledged == 202 and race.collections > 0
+    assert race.lost == 0, race.errors

@@ -32,6 +32,7 @@ from ..records.versions import AliasMove, Deletion, Lineage, Version, VersionSum
 from ..store.artifacts import ArtifactStore, state_from_bytes, state_to_bytes
 from ..store.db import Database
 from ..store.refs import LATEST
+from ..store.version_tables import rebuild_digest
 from ..store.versions import VersionStore, WeightsCollected, dumps
 
 if TYPE_CHECKING:
@@ -289,7 +290,17 @@ class Registry:
         return compare_refs(self, refs, dataset, options, **kwargs)
 
     def _state(self, version: Version) -> dict[str, Any]:
+        """The version's weights, after checking everything else a rebuild reads against its stored digest."""
         label = f"{version.ref} (id {version.short_id})"
+        actual = rebuild_digest(version)
+        if actual != version.config_digest:
+            found = "has no checksum" if version.config_digest is None else (
+                f"hashes to {actual[:12]}, not {version.config_digest[:12]}")
+            raise CorruptArtifactError(
+                f"cannot load {label}: its stored configuration (schema, categories, class labels, encodings, "
+                f"hyperparameters, weights digest) is corrupted: it {found}; restore the store's database from a "
+                "backup or re-register the model"
+            )
         try:
             return state_from_bytes(self.artifacts.get(version.artifact))
         except CorruptArtifactError as e:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from ..errors import StoreError
+from . import migrations
 from .migrations import (  # noqa: F401  (metadata, schema_info, MIGRATIONS: re-exported for the table modules and tests)
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -133,9 +134,10 @@ class Database:
             return self
         _declare_tables()
         version = self.read(lambda conn: schema_version(self.engine, conn))
-        if version is not None and version > SCHEMA_VERSION:
+        current = migrations.SCHEMA_VERSION  # read at call time: the migrations module owns it
+        if version is not None and version > current:
             raise too_new(self.safe_url, version)
-        if version != SCHEMA_VERSION or not self.read(self._has_all_tables):
+        if version != current or not self.read(self._has_all_tables):
             self.run(self._create_or_migrate)
         self._opened = True
         return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from .version_tables import (
     model_versions,
     param_diff,
     payload_params,
+    rebuild_digest,
     summary_from_row,
     version_from_row,
     version_from_values,
@@ -173,6 +175,9 @@ class VersionStore:
         row, payload = encode_version(fields)
         parent_id = parent if parent is None or _FULL_ID.match(parent) else self.resolve(parent).id
         postgres = self.db.dialect == "postgresql"
+        # the record as it will be read back (from the same JSON), so the digest is the one a load computes
+        draft = version_from_values({**row, "number": 0, "created_at": 0.0, "payload": payload}, parent_id, ())
+        row["config_digest"] = digest = rebuild_digest(draft)
 
         def txn(conn: Any) -> Version:
             # the whole transaction on the DBAPI fast path: a registration is four small statements,
@@ -198,7 +203,7 @@ class VersionStore:
                 "diff": dumps({k: list(v) for k, v in diff.items()}),
                 "retrained": bool(retrained) if parent_id else False, "via": "[]",
             })
-            return version_from_values({**values, "payload": payload}, parent_id, ())
+            return replace(draft, number=number, created_at=now, config_digest=digest)
 
         return self.db.run_fast(txn)
 

@@ -46,7 +46,8 @@ class RaceResult:
         return {**vars(self), "errors": list(self.errors)}
 
 
-def churn(store: str, result_path: str, name: str, rounds: int, seed: int = 0) -> dict[str, Any]:
+def churn(store: str, result_path: str, name: str, rounds: int, seed: int = 0,
+          artifacts: str | None = None) -> dict[str, Any]:
     """Register, load and delete the saved result ``rounds`` times, then register it once more and keep it.
 
     After each delete the worker waits up to 10 ms (at random), so the blob stays unreferenced
@@ -61,7 +62,7 @@ def churn(store: str, result_path: str, name: str, rounds: int, seed: int = 0) -
     rng = random.Random(seed)
     result = load_result(result_path)
     lost: list[str] = []
-    with Yard(store) as yard:
+    with Yard(store, artifacts=artifacts) as yard:
         reg = yard.registry
         for _ in range(rounds):
             v = reg.register(result, name)
@@ -75,12 +76,12 @@ def churn(store: str, result_path: str, name: str, rounds: int, seed: int = 0) -
     return {"rounds": rounds, "acknowledged": rounds + 1, "lost": lost, "kept": kept.id}
 
 
-def collect(store: str, stop_file: str) -> dict[str, Any]:
+def collect(store: str, stop_file: str, artifacts: str | None = None) -> dict[str, Any]:
     """Run ``gc(older_than=0)`` in a loop until ``stop_file`` exists; returns the runs and blobs removed."""
     from ..yard import Yard
 
     runs = removed = 0
-    with Yard(store) as yard:
+    with Yard(store, artifacts=artifacts) as yard:
         reg = yard.registry
         while not os.path.exists(stop_file):
             removed += len(reg.gc(older_than=0))
@@ -89,22 +90,27 @@ def collect(store: str, stop_file: str) -> dict[str, Any]:
 
 
 def run_race(store: str | os.PathLike[str], result_path: str | os.PathLike[str], *, workers: int = 2,
-             rounds: int = 100, timeout: float = 600.0) -> RaceResult:
-    """Race ``workers`` churn processes (``rounds`` each) against one collector on ``store``; count the lost."""
+             rounds: int = 100, timeout: float = 600.0, artifacts: str | os.PathLike[str] | None = None) -> RaceResult:
+    """Race ``workers`` churn processes (``rounds`` each) against one collector on ``store``; count the lost.
+
+    ``artifacts``: where the weights go for a database URL (e.g. PostgreSQL); a store folder keeps its own.
+    """
     from ..errors import ArtifactError
     from ..yard import Yard
 
     store, result_path = os.fspath(store), os.fspath(result_path)
-    with Yard(store) as yard:
+    extra = [] if artifacts is None else ["--artifacts", os.fspath(artifacts)]
+    artifacts = None if artifacts is None else os.fspath(artifacts)
+    with Yard(store, artifacts=artifacts) as yard:
         yard.db  # noqa: B018  (create the store before the processes race to)
     stop = Path(store) / "gc-race.stop" if "://" not in store else Path(result_path).with_suffix(".stop")
     stop.unlink(missing_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     me = [sys.executable, "-m", "modelyard.testing.gc_race"]
     t0 = time.perf_counter()
-    collector = subprocess.Popen([*me, "collect", store, str(stop)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    collector = subprocess.Popen([*me, "collect", store, str(stop), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, env=env)
-    procs = [subprocess.Popen([*me, "churn", store, result_path, f"race{w % 2}", str(rounds), str(w)],
+    procs = [subprocess.Popen([*me, "churn", store, result_path, f"race{w % 2}", str(rounds), str(w), *extra],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for w in range(workers)]
     outs = [p.communicate(timeout=timeout) for p in procs]
@@ -117,7 +123,7 @@ def run_race(store: str | os.PathLike[str], result_path: str | os.PathLike[str],
     reports = [json.loads(out) for out, _ in outs]
     gc_report = json.loads(c_out)
     errors = [e for r in reports for e in r["lost"]]
-    with Yard(store) as yard:
+    with Yard(store, artifacts=artifacts) as yard:
         for r in reports:
             try:
                 yard.registry.load_model(r["kept"])
@@ -140,11 +146,16 @@ def _main(argv: list[str] | None = None) -> int:
     c.add_argument("name")
     c.add_argument("rounds", type=int)
     c.add_argument("seed", type=int)
+    c.add_argument("--artifacts", default=None)
     g = sub.add_parser("collect")
     g.add_argument("store")
     g.add_argument("stop_file")
+    g.add_argument("--artifacts", default=None)
     a = p.parse_args(argv)
-    out = churn(a.store, a.result, a.name, a.rounds, a.seed) if a.role == "churn" else collect(a.store, a.stop_file)
+    if a.role == "churn":
+        out = churn(a.store, a.result, a.name, a.rounds, a.seed, artifacts=a.artifacts)
+    else:
+        out = collect(a.store, a.stop_file, artifacts=a.artifacts)
     print(json.dumps(out))
     return 0
 
