@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from .common import add_data_args, add_store_arg, parse_duration
+from .common import add_data_args, add_store_arg, duration, finite_float, parse_duration
 
 __all__ = ["add_parser", "run", "worker_main"]
 
@@ -43,17 +43,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--metric", default=None,
                    help="validation metric: f1 (default), accuracy, precision, recall, log_loss, roc_auc; "
                         "rmse (default), mae, r2 for regression")
-    p.add_argument("--timeout", default=None, help="wall-clock budget, e.g. 90s, 30m, 2h (running trials finish)")
+    p.add_argument("--timeout", type=duration, default=None, help="wall-clock budget, e.g. 90s, 30m, 2h (running trials finish)")
     p.add_argument("--study", default=None, help="study name; an existing study of that name is resumed")
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs per trial (default 20)")
     p.add_argument("--patience", type=int, default=None, help="early stopping within a trial")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-size", type=float, default=0.15, help="validation fraction: what trials are scored on")
-    p.add_argument("--test-size", type=float, default=0.2, help="test fraction: only the final model is scored on it")
+    p.add_argument("--val-size", type=finite_float, default=0.15, help="validation fraction: what trials are scored on")
+    p.add_argument("--test-size", type=finite_float, default=0.2, help="test fraction: only the final model is scored on it")
     p.add_argument("--name", default=None, help="register the best model under this name (default: the study name)")
     p.add_argument("--no-register", action="store_true", help="do not register the best model")
     p.add_argument("--top", type=int, default=10, help="rows of the final table of trials (default 10)")
-    p.add_argument("--heartbeat", type=float, default=10.0,
+    p.add_argument("--heartbeat", type=finite_float, default=10.0,
                    help="seconds between a worker's heartbeats; a trial silent for 6x this is failed (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
     add_store_arg(p)

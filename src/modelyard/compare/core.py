@@ -40,7 +40,7 @@ from .align import Aligned, align
 from .cost import measure_latency, parameter_distance, state_bytes
 from .curves import MAX_SAMPLE, classification_diagnostics, regression_diagnostics
 
-__all__ = ["MIN_RESAMPLES", "Candidate", "CompareOptions", "compare", "compare_refs"]
+__all__ = ["MIN_RESAMPLES", "Candidate", "CompareOptions", "check_distinct", "compare", "compare_refs"]
 
 Candidate = tuple[str, Any, Any]  # (label, Predictor, Version record or None)
 
@@ -113,11 +113,22 @@ def compare_refs(
     opts = _options(options, kwargs)
     refs = [str(r) for r in refs]
     _check_labels(refs)
-    candidates = []
-    for ref in refs:
-        version = registry.get(ref)
-        candidates.append((ref, registry.load_model(ref), version))
+    versions = [registry.get(ref) for ref in refs]
+    check_distinct(refs, [v.id for v in versions])
+    candidates = [(ref, registry.load_model(v.id), v) for ref, v in zip(refs, versions, strict=True)]
     return compare(candidates, dataset, opts)
+
+
+def check_distinct(refs: Sequence[str], ids: Sequence[str]) -> None:
+    """ParamError when two refs (e.g. ``churn/2`` and ``churn@production``) name the same version."""
+    seen: dict[str, str] = {}
+    for ref, vid in zip(refs, ids, strict=True):
+        if vid in seen:
+            raise ParamError(
+                f"{seen[vid]} and {ref} name the same version (id {vid[:12]}), which would be compared with itself; "
+                "pass each version once"
+            )
+        seen[vid] = ref
 
 
 def _check_labels(labels: Sequence[str]) -> None:

@@ -129,6 +129,7 @@ class Registry:
         ``links`` records where the version came from beyond its parent, e.g. ``{"study": "s1", "trial": 7}``.
         """
         check_model_name(name)
+        self.db.require_writable()  # before any weights are written
         config = result.model.config()
         data = state_to_bytes(result.model.state())
         fields = {
@@ -368,6 +369,8 @@ class Registry:
         if isinstance(older_than, bool) or not isinstance(older_than, (int, float)) or not (
                 math.isfinite(older_than) and older_than >= 0):
             raise ParamError(f"older_than must be a finite number of seconds >= 0, got {older_than!r}; e.g. 3600")
+        if not dry_run:
+            self.db.require_writable()
         cutoff = time.time() - older_than
         used = self.versions.artifacts_in_use()  # a first cut; the lock-holding transaction decides
         doomed = [d for d, mtime in self.artifacts.digests() if d not in used and mtime < cutoff]
