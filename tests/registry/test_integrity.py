@@ -157,3 +157,23 @@ def test_a_version_2_store_gets_digests_for_its_versions_and_then_checks_them(tm
     with pytest.raises(CorruptArtifactError, match="corrupted"):
         _load(path, b.ref)
     _load(path, a.ref)
+
+
+@pytest.mark.parametrize("family, data, params", [
+    ("mlp", "sklearn:iris", {"hidden_sizes": (8, 4), "learning_rate": 1e-05}),  # a tuple, a small float
+    ("random_forest", "sklearn:wine", {"n_estimators": 3, "max_depth": None, "n_jobs": 1}),  # None
+    ("linear_regression", "sklearn:diabetes", None),  # no classes
+])
+def test_the_digest_written_at_registration_is_the_one_every_load_computes(tmp_path, family, data, params):
+    import torch
+
+    torch.set_num_threads(1)
+    result = my.train(my.load_dataset(data), model=family, params=params, epochs=1)
+    with Yard(tmp_path / "store") as yard:
+        v = yard.registry.register(result, "m")
+        branched = yard.registry.branch(v.ref, {"n_jobs": 1} if family == "random_forest" else {})
+    with Yard(tmp_path / "store") as yard:
+        for ref in (v.ref, branched.ref):
+            got = yard.registry.get(ref)
+            assert got.config_digest == rebuild_digest(got)
+            yard.registry.load_model(ref)

@@ -66,6 +66,7 @@ __all__ = [
     "dumps",
     "edge_from_row",
     "encode_version",
+    "fields_digest",
     "group_pairs",
     "loads",
     "model_aliases",
@@ -314,6 +315,19 @@ def damaged_row(version_id: Any, why: str) -> CorruptArtifactError:
 def rebuild_digest(version: Version) -> str:
     """sha256 of the canonical JSON of everything a rebuild of ``version`` reads: its predictor config and artifact."""
     return hashlib.sha256(dumps({"artifact": version.artifact, "config": version.predictor_config()}).encode()).hexdigest()
+
+
+def fields_digest(fields: Mapping[str, Any]) -> str:
+    """``rebuild_digest`` of the version a registration's ``fields`` will read back as, without building it.
+
+    The parts a rebuild reads go through JSON once (as they will through the payload) and the
+    schema through its record, exactly as ``version_from_values`` and ``predictor_config`` take them.
+    """
+    parts = _loads(dumps({"params": fields["params"], "model_config": fields["model_config"],
+                          "data_schema": fields["data_schema"]}))
+    config = {**parts["model_config"], "family": fields["family"], "params": parts["params"],
+              "schema": Schema.from_dict(parts["data_schema"]).to_dict()}
+    return hashlib.sha256(dumps({"artifact": fields["artifact"], "config": config}).encode()).hexdigest()
 
 
 def encode_version(fields: Mapping[str, Any]) -> tuple[dict[str, Any], str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from .version_tables import (
     dumps,
     edge_from_row,
     encode_version,
+    fields_digest,
     group_pairs,
     loads,
     model_aliases,
@@ -35,7 +35,6 @@ from .version_tables import (
     model_versions,
     param_diff,
     payload_params,
-    rebuild_digest,
     summary_from_row,
     version_from_row,
     version_from_values,
@@ -175,9 +174,7 @@ class VersionStore:
         row, payload = encode_version(fields)
         parent_id = parent if parent is None or _FULL_ID.match(parent) else self.resolve(parent).id
         postgres = self.db.dialect == "postgresql"
-        # the record as it will be read back (from the same JSON), so the digest is the one a load computes
-        draft = version_from_values({**row, "number": 0, "created_at": 0.0, "payload": payload}, parent_id, ())
-        row["config_digest"] = digest = rebuild_digest(draft)
+        row["config_digest"] = fields_digest(fields)  # what a load of this version will compute again
 
         def txn(conn: Any) -> Version:
             # the whole transaction on the DBAPI fast path: a registration is four small statements,
@@ -203,7 +200,7 @@ class VersionStore:
                 "diff": dumps({k: list(v) for k, v in diff.items()}),
                 "retrained": bool(retrained) if parent_id else False, "via": "[]",
             })
-            return replace(draft, number=number, created_at=now, config_digest=digest)
+            return version_from_values({**values, "payload": payload}, parent_id, ())
 
         return self.db.run_fast(txn)
 
