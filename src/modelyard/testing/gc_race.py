@@ -11,7 +11,9 @@ that a registration acknowledged (``register`` returned) and that cannot be load
 it exists is *lost*; ``run_race`` counts them (the answer must be 0).
 
 The workers are separate processes with their own connections and pack writers, as
-separate ``modelyard train`` runs and a ``modelyard models gc`` would be.
+separate ``modelyard train`` runs and a ``modelyard models gc`` would be. The file uses only
+the public API and runs as a script too (``python gc_race.py race STORE RESULT``), so
+``benchmarks/reliability.py`` can race an older modelyard (``PYTHONPATH=OLD/src``) the same way.
 """
 
 from __future__ import annotations
@@ -55,9 +57,9 @@ def churn(store: str, result_path: str, name: str, rounds: int, seed: int = 0,
     """
     import random
 
-    from ..errors import ArtifactError
-    from ..yard import Yard
-    from .results import load_result
+    from modelyard.errors import ArtifactError
+    from modelyard.testing.results import load_result
+    from modelyard.yard import Yard
 
     rng = random.Random(seed)
     result = load_result(result_path)
@@ -78,7 +80,7 @@ def churn(store: str, result_path: str, name: str, rounds: int, seed: int = 0,
 
 def collect(store: str, stop_file: str, artifacts: str | None = None) -> dict[str, Any]:
     """Run ``gc(older_than=0)`` in a loop until ``stop_file`` exists; returns the runs and blobs removed."""
-    from ..yard import Yard
+    from modelyard.yard import Yard
 
     runs = removed = 0
     with Yard(store, artifacts=artifacts) as yard:
@@ -95,8 +97,8 @@ def run_race(store: str | os.PathLike[str], result_path: str | os.PathLike[str],
 
     ``artifacts``: where the weights go for a database URL (e.g. PostgreSQL); a store folder keeps its own.
     """
-    from ..errors import ArtifactError
-    from ..yard import Yard
+    from modelyard.errors import ArtifactError
+    from modelyard.yard import Yard
 
     store, result_path = os.fspath(store), os.fspath(result_path)
     extra = [] if artifacts is None else ["--artifacts", os.fspath(artifacts)]
@@ -106,7 +108,7 @@ def run_race(store: str | os.PathLike[str], result_path: str | os.PathLike[str],
     stop = Path(store) / "gc-race.stop" if "://" not in store else Path(result_path).with_suffix(".stop")
     stop.unlink(missing_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    me = [sys.executable, "-m", "modelyard.testing.gc_race"]
+    me = [sys.executable, os.path.abspath(__file__)]  # this file as a script: whichever modelyard is importable
     t0 = time.perf_counter()
     collector = subprocess.Popen([*me, "collect", store, str(stop), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, env=env)
@@ -151,11 +153,18 @@ def _main(argv: list[str] | None = None) -> int:
     g.add_argument("store")
     g.add_argument("stop_file")
     g.add_argument("--artifacts", default=None)
+    r = sub.add_parser("race", help="run_race and print its result as JSON")
+    r.add_argument("store")
+    r.add_argument("result")
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--rounds", type=int, default=100)
     a = p.parse_args(argv)
     if a.role == "churn":
         out = churn(a.store, a.result, a.name, a.rounds, a.seed, artifacts=a.artifacts)
-    else:
+    elif a.role == "collect":
         out = collect(a.store, a.stop_file, artifacts=a.artifacts)
+    else:
+        out = run_race(a.store, a.result, workers=a.workers, rounds=a.rounds).to_dict()
     print(json.dumps(out))
     return 0
 
