@@ -99,3 +99,10 @@ def test_shard_of_a_dataset(n, n_shards):
 def test_shard_refuses_bad_counts(bad):
     with pytest.raises(DataError, match="number of shards"):
         my.shard(_labelled(20, 2), bad)
+
+
+@pytest.mark.parametrize("fractions", [(float("nan"), 0.2), (0.15, float("nan")), (float("inf"), 0.1),
+                                       (0.15, -float("inf"))])
+def test_split_fractions_refuse_nan_and_infinity(fractions):
+    with pytest.raises(DataError, match="must each be >= 0 and sum to less than 1"):
+        split_indices(None, 100, fractions, seed=0, stratify=False)

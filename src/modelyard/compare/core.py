@@ -81,8 +81,9 @@ class CompareOptions:
         bs = self.batch_size
         if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
             raise ParamError(f"batch_size must be an int >= 1, got {bs!r}")
-        if not isinstance(self.latency_budget_s, numbers.Real) or not self.latency_budget_s > 0:
-            raise ParamError(f"latency_budget_s must be > 0 seconds, got {self.latency_budget_s!r}")
+        b = self.latency_budget_s
+        if isinstance(b, bool) or not isinstance(b, numbers.Real) or not math.isfinite(b) or not b > 0:
+            raise ParamError(f"latency_budget_s must be a finite number of seconds > 0, got {b!r}")
 
 
 def _finite(v: Any) -> float | None:
