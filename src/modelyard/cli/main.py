@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -18,9 +19,16 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS = ("train", "models", "tune", "studies", "compare", "comparisons", "ui")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors (a missing argument, a bad number or duration) as one line like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="modelyard",
         description="Train, tune, version and compare models on tabular data.",
     )
