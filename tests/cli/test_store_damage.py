@@ -159,3 +159,32 @@ def test_writing_commands_say_the_store_is_read_only(read_only_store, capsys, co
     assert code == 2, err
     assert err.startswith(f"error: the store at {read_only_store / 'modelyard.db'} is read-only"), err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_public_dashboard_on_a_read_only_store_without_a_token_says_why_it_cannot_start(read_only_store, capsys):
+    code = main(["ui", "--host", "0.0.0.0", "--port", "0", "--store", str(read_only_store)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot create the dashboard token" in err and "127.0.0.1" in err
+    assert err.count("\n") == 1
+
+
+def test_the_dashboard_serves_a_read_only_store_read_only(read_only_store):
+    import sys
+
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "modelyard", "ui", "--port", "0", "--store", str(read_only_store)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        url = lines[0].split("dashboard at ", 1)[1].split()[0]
+        assert "read-only (the store cannot be written)" in lines[2], lines
+        assert httpx.get(url + "api/health", timeout=10).json()["read_only"] is True
+        assert httpx.get(url + "api/models/m", timeout=10).status_code == 200
+        assert httpx.get(url + "api/versions/m/1", timeout=10).json()["ref"] == "m/1"
+        r = httpx.put(url + "api/models/m/aliases/production", json={"ref": "m/1"}, timeout=10)
+        assert r.status_code == 403 and "read-only" in r.json()["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

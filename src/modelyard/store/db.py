@@ -304,11 +304,7 @@ class Database:
 
     def ping(self) -> None:
         """Raise StoreError if the database cannot be reached."""
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except DBAPIError as e:
-            raise self._map(e) from e
+        self.read(lambda conn: conn.execute(text("SELECT 1")))  # a reader's snapshot: no write lock, read-only too
 
     def dispose(self) -> None:
         """Close pooled connections (call in forked children and at exit)."""

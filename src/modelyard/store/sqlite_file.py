@@ -112,4 +112,5 @@ def setup(engine: Engine, *, durable: bool, read_only: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # readers take a deferred transaction: a WAL snapshot that never waits for a writer
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READONLY_OPTION) else "BEGIN IMMEDIATE")
+        reader = read_only or conn.get_execution_options().get(READONLY_OPTION)
+        conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
