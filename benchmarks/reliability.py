@@ -88,7 +88,7 @@ def gc_race(args: argparse.Namespace, work: Path) -> None:
             store = work / f"race-{kind}-{label}"
             r = subprocess.run([sys.executable, str(RACE_SCRIPT), "race", str(store), str(path), "--workers", "2",
                                 "--rounds", str(args.rounds)], env=_env(src), capture_output=True, text=True,
-                               timeout=3600)
+                               timeout=3600, check=False)
             if r.returncode != 0:
                 rows.append([kind, label, "-", "-", "-", "-", "-", "-", f"failed: {r.stderr.strip()[-200:]}"])
                 continue
@@ -183,7 +183,7 @@ def _damage_weights(kind: str, store: Path) -> None:
 
 def _run(src: Path, argv: list[str], cwd: Path) -> tuple[int, str, str]:
     r = subprocess.run([sys.executable, "-m", "modelyard", *argv], env=_env(src), cwd=cwd, capture_output=True,
-                       text=True, timeout=600)
+                       text=True, timeout=600, check=False)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     return r.returncode, r.stdout, lines[-1] if lines else ""
 
@@ -206,7 +206,7 @@ except ModelyardError as e:
 def _predict(src: Path, store: str, holdout: Path) -> tuple[int, list[str] | None, str]:
     """``load_model("churn/1").predict(holdout rows)``: (exit code, predictions, last line of stderr)."""
     r = subprocess.run([sys.executable, "-c", PREDICT, store, str(holdout)], env=_env(src), capture_output=True,
-                       text=True, timeout=600)
+                       text=True, timeout=600, check=False)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     return r.returncode, json.loads(r.stdout) if r.returncode == 0 else None, lines[-1] if lines else ""
 
@@ -221,7 +221,8 @@ def _accuracy(stdout: str) -> float | None:
 def _mount_read_only(path: Path) -> bool:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    return subprocess.run(["mount", "--bind", "-o", "ro", str(path), str(path)], capture_output=True).returncode == 0
+    return subprocess.run(["mount", "--bind", "-o", "ro", str(path), str(path)], capture_output=True,
+                          check=False).returncode == 0
 
 
 def corruption(args: argparse.Namespace, work: Path) -> None:
@@ -249,7 +250,7 @@ def corruption(args: argparse.Namespace, work: Path) -> None:
         base = work / f"corrupt-{label}"
         base.mkdir()
         r = subprocess.run([sys.executable, "-c", SETUP, str(base / "store"), str(base)], env=_env(src),
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=600, check=False)
         if r.returncode != 0:
             raise SystemExit(f"setting up the {label} store failed: {r.stderr[-2000:]}")
         pristine = _accuracy(_run(src, [*compare, "--store", str(base / "store")], base)[1])
@@ -330,7 +331,7 @@ def hung_rank(args: argparse.Namespace, work: Path) -> None:
             stamp = work / f"stopped-{label}-{timeout}"
             stamp.unlink(missing_ok=True)
             r = subprocess.run([sys.executable, "-c", HUNG, str(timeout)], capture_output=True, text=True,
-                               env=_env(src, RELIABILITY_STOP_STAMP=str(stamp)), timeout=600)
+                               env=_env(src, RELIABILITY_STOP_STAMP=str(stamp)), timeout=600, check=False)
             try:
                 d = json.loads(r.stdout.strip().splitlines()[-1])
             except (ValueError, IndexError):
@@ -363,7 +364,7 @@ def _serve(src: Path, store: Path) -> tuple[subprocess.Popen, int]:
 
 def _post(port: int, size: int, *, token: str | None, chunked: bool) -> tuple[str, float, int]:
     """Send a ``size``-byte POST; (status line, seconds to the first answer byte, bytes the server took)."""
-    head = [f"POST /api/comparisons HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json"]
+    head = ["POST /api/comparisons HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json"]
     head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}")
     if token:
         head.append(f"Authorization: Bearer {token}")

@@ -87,9 +87,8 @@ def test_gc_keeps_referenced_blobs_and_removes_the_rest(tmp_path, packed_result,
 
 @pytest.mark.parametrize("older_than", [math.nan, math.inf, -1.0, "1h", True])
 def test_gc_refuses_an_age_guard_that_is_not_a_finite_number_of_seconds(tmp_path, older_than):
-    with Yard(tmp_path / "store") as yard:
-        with pytest.raises(ParamError, match="older_than must be a finite number of seconds"):
-            yard.registry.gc(older_than=older_than)
+    with Yard(tmp_path / "store") as yard, pytest.raises(ParamError, match="older_than must be a finite number"):
+        yard.registry.gc(older_than=older_than)
 
 
 @pytest.mark.slow

@@ -106,9 +106,8 @@ def test_a_changed_family_artifact_or_digest_column_is_refused(store, column, va
 def test_a_record_whose_json_no_longer_parses_is_named_damaged(store):
     path, v = store
     _set_payload(path, v.id, _payload(path, v.id)[:-7])
-    with Yard(path) as yard:
-        with pytest.raises(CorruptArtifactError, match=f"record of version {v.short_id} is damaged.*backup"):
-            yard.registry.get(v.ref)
+    with Yard(path) as yard, pytest.raises(CorruptArtifactError, match=f"record of version {v.short_id} is damaged"):
+        yard.registry.get(v.ref)
 
 
 def test_what_a_rebuild_does_not_read_may_change(store):

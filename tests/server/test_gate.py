@@ -61,7 +61,7 @@ def _call(app, method="POST", path="/api/x", headers=(), chunks=(b"",)):
     asyncio.run(app(scope, receive, send))
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], body.decode(), calls[0], dict((k.decode(), v.decode()) for k, v in start["headers"])
+    return start["status"], body.decode(), calls[0], {k.decode(): v.decode() for k, v in start["headers"]}
 
 
 def test_a_request_without_the_token_is_answered_before_its_body_is_read():

@@ -23,17 +23,24 @@ import math
 import os
 import re
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ArtifactError, CorruptArtifactError, ModelError, ParamError, SchemaMismatchError, StoreError
+from ..errors import (
+    ArtifactError,
+    CorruptArtifactError,
+    ModelError,
+    ParamError,
+    SchemaMismatchError,
+    StoreError,
+)
 from ..records.versions import AliasMove, Deletion, Lineage, Version, VersionSummary
 from ..store.artifacts import ArtifactStore, state_from_bytes, state_to_bytes
 from ..store.db import Database
+from ..store.gc_lock import WeightsCollected
 from ..store.refs import LATEST
 from ..store.version_tables import rebuild_digest
-from ..store.versions import VersionStore, WeightsCollected, dumps
+from ..store.versions import VersionStore, dumps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,7 +58,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 _FULL_ID = re.compile(r"^[0-9a-f]{64}$")
 _WRITE_ATTEMPTS = 50  # a registration writes its weights again at most this often when gc keeps removing them
-_GC_BATCH = 256  # blobs removed per gc transaction
 
 
 def current_user() -> str:
@@ -361,36 +367,13 @@ class Registry:
         blob only inside a write transaction that holds the store's gc lock and has re-read that
         no version references it, and a registration inserts its version only after checking,
         inside its own transaction under that lock, that its blob is still stored (writing the
-        bytes again if not), so no committed version can name deleted bytes. (The lock is
-        SQLite's write lock, or a PostgreSQL advisory lock that registrations take shared; a
-        local store's pack compaction runs under it too.) The age guard, 0 allowed, only spares
-        young blobs, e.g. those of registrations by older modelyard releases, which do not check.
+        bytes again if not), so no committed version can name deleted bytes (``collect.py``).
+        The age guard, 0 allowed, only spares young blobs, e.g. those of registrations by older
+        modelyard releases, which do not check.
         """
-        if isinstance(older_than, bool) or not isinstance(older_than, (int, float)) or not (
-                math.isfinite(older_than) and older_than >= 0):
-            raise ParamError(f"older_than must be a finite number of seconds >= 0, got {older_than!r}; e.g. 3600")
-        if not dry_run:
-            self.db.require_writable()
-        cutoff = time.time() - older_than
-        used = self.versions.artifacts_in_use()  # a first cut; the lock-holding transaction decides
-        doomed = [d for d, mtime in self.artifacts.digests() if d not in used and mtime < cutoff]
-        if dry_run:
-            return doomed
-        removed: list[str] = []
-        for start in range(0, len(doomed), _GC_BATCH):  # the lock is held per batch, not for the whole sweep
-            removed += self.versions.collect(doomed[start:start + _GC_BATCH], self._remove)
-        if removed:  # a local store's packs give the deleted bytes back; under the lock, like the deletes
-            self.versions.collect([], self._compact)
-        return removed
+        from .collect import collect_garbage
 
-    def _remove(self, digests: list[str]) -> list[str]:
-        """Delete the blobs ``digests`` (called under the gc lock); returns those that were there."""
-        return [d for d in digests if self.artifacts.delete(d)]
-
-    def _compact(self, _unreferenced: list[str]) -> list[str]:
-        """Give the bytes of deleted packed blobs back (called under the gc lock: see ``gc``)."""
-        self.artifacts.compact()
-        return []
+        return collect_garbage(self.db, self.versions, self.artifacts, older_than=older_than, dry_run=dry_run)
 
 
 def conform(dataset: Dataset, schema: Schema) -> Dataset:

@@ -32,17 +32,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 
 from ..errors import StoreError
 from . import migrations
-from .sqlite_file import (
-    BUSY_MS,
-    READONLY_OPTION,
-    broken_error,
-    is_broken,
-    is_read_only,
-    read_only_connect,
-    read_only_error,
-    setup,
-)
-from .migrations import (  # noqa: F401  (metadata, schema_info, MIGRATIONS: re-exported for the table modules and tests)
+# metadata, schema_info and MIGRATIONS are re-exported for the table modules and tests
+from .migrations import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLE_MODULES,
@@ -52,6 +43,16 @@ from .migrations import (  # noqa: F401  (metadata, schema_info, MIGRATIONS: re-
     schema_info,
     schema_version,
     too_new,
+)
+from .sqlite_file import (
+    BUSY_MS,
+    READONLY_OPTION,
+    broken_error,
+    is_broken,
+    is_read_only,
+    read_only_connect,
+    read_only_error,
+    setup,
 )
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "metadata", "normalize_url"]

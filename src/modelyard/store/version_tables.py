@@ -61,8 +61,8 @@ _new = object.__new__
 
 __all__ = [
     "PAYLOAD_FIELDS",
-    "damaged_row",
     "alias_history",
+    "damaged_row",
     "dumps",
     "edge_from_row",
     "encode_version",

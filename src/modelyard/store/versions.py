@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, literal_column, select, text, update
 
-from ..errors import LineageError, NotFoundError, StoreError
+from ..errors import LineageError, NotFoundError
 from ..records.versions import AliasMove, Deletion, Lineage, LineageEdge, Version, VersionSummary
 from . import refs
 from .db import Database
+from .gc_lock import WeightsCollected, hold_shared
 from .version_tables import (
     alias_history,
     dumps,
@@ -41,9 +42,7 @@ from .version_tables import (
 )
 
 __all__ = [
-    "GC_LOCK",
     "VersionStore",
-    "WeightsCollected",
     "alias_history",
     "dumps",
     "model_aliases",
@@ -53,15 +52,6 @@ __all__ = [
     "model_versions",
     "param_diff",
 ]
-
-GC_LOCK = 0x6D6F64656C67  # PostgreSQL advisory lock: gc holds it exclusively, a registration shared ("modelg")
-_GC_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:k)")
-_GC_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
-
-
-class WeightsCollected(StoreError):
-    """Raised inside a registration's transaction when its blob is gone (a gc removed it after it was written)."""
-
 
 _MAX_DEPTH = 1_000_000  # guards the recursive queries against a damaged store
 _FULL_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -168,20 +158,18 @@ class VersionStore:
                blob_present: Callable[[str], bool] | None = None) -> Version:
         """Insert a version of ``fields["name"]`` numbered by the database, with its lineage row.
 
-        ``blob_present(digest)`` is asked inside the transaction, under the gc lock (see ``collect``):
+        ``blob_present(digest)`` is asked inside the transaction, under the gc lock (``gc_lock.py``):
         when it says the version's blob is gone, nothing is inserted and ``WeightsCollected`` is raised.
         """
         row, payload = encode_version(fields)
         parent_id = parent if parent is None or _FULL_ID.match(parent) else self.resolve(parent).id
-        postgres = self.db.dialect == "postgresql"
         row["config_digest"] = fields_digest(fields)  # what a load of this version will compute again
 
         def txn(conn: Any) -> Version:
             # the whole transaction on the DBAPI fast path: a registration is four small statements,
             # and SQLAlchemy's per-statement and per-transaction work would cost more than SQLite's
             fetch = self.db.fetch
-            if postgres:  # SQLite: the write transaction itself excludes gc's
-                fetch(conn, _GC_SHARED, {"k": GC_LOCK})
+            hold_shared(self.db, conn)  # see gc_lock.py
             if blob_present is not None and not blob_present(row["artifact"]):
                 raise WeightsCollected(f"artifact {row['artifact']} was removed by gc before the version was recorded")
             now = round(time.time(), 6)  # microseconds: what the ISO form in to_dict keeps
@@ -296,25 +284,6 @@ class VersionStore:
             conn.execute(delete(model_version_data).where(model_version_data.c.id == vid))
             conn.execute(delete(model_versions).where(model_versions.c.id == vid))
             return Deletion(summary, tuple(children), dropped)
-
-        return self.db.run(txn)
-
-    def collect(self, digests: Sequence[str], remove: Callable[[list[str]], list[str]]) -> list[str]:
-        """``remove(unreferenced)`` inside one write transaction holding the gc lock; returns what it removed.
-
-        ``unreferenced`` is those of ``digests`` that no version references, read under the lock. A
-        registration checks that its blob is stored under the same lock (``create``), so a blob
-        removed here either was unreferenced when that check ran later (and the registration
-        writes it again) or is never removed (the registration's row came first).
-        """
-        wanted = list(dict.fromkeys(digests))
-
-        def txn(conn: Connection) -> list[str]:
-            if self.db.dialect == "postgresql":  # SQLite: this write transaction excludes every other writer
-                conn.execute(_GC_EXCLUSIVE, {"k": GC_LOCK})
-            used = {r[0] for r in conn.execute(
-                select(model_versions.c.artifact).where(model_versions.c.artifact.in_(wanted)).distinct())}
-            return remove([d for d in wanted if d not in used])
 
         return self.db.run(txn)
 

@@ -27,11 +27,11 @@ import numpy as np
 from ..errors import StudyError
 from ..records.trials import StudyInfo, Trial, TrialState
 from ..store.trialstore import INTERRUPTED_REASON, MemoryTrialStore, TrialStore, check_study_name
-from .trial import ActiveTrial, TrialPruned, as_value
 from .optimizers import Optimizer, TrialView, get_optimizer
 from .pruners import Pruner, get_pruner
 from .running import OptimizeRun
 from .space import SearchSpace
+from .trial import ActiveTrial, TrialPruned, as_value
 
 __all__ = ["ActiveTrial", "Study", "TrialPruned", "open_trial_store"]
 
