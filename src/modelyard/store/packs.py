@@ -329,6 +329,9 @@ class PackStore:
     def _add_entry(self, w: _Writer, raw_digest: bytes, entry: _Entry) -> None:
         body = _BODY.pack(raw_digest, entry.pack, entry.offset, entry.length, entry.time_ns)
         _write_all(w.idx_fd, body + zlib.crc32(body).to_bytes(4, "little"), w.idx_size)
+        name = w.pack.hex()
+        if self._read_upto.get(name) == w.idx_size:  # read up to here: no need to read our own entry back
+            self._read_upto[name] = w.idx_size + _ENTRY.size
         w.idx_size += _ENTRY.size
         if self.fsync:
             os.fsync(w.idx_fd)
