@@ -148,7 +148,8 @@ class Yard:
             return self._explicit_artifacts or str(self._folder / "artifacts")
         db = self.db
         if self._explicit_artifacts is not None:
-            db.set_default_setting(_ARTIFACTS_KEY, self._explicit_artifacts)  # first explicit choice is remembered
+            if not db.read_only:  # first explicit choice is remembered (a read-only store only reads)
+                db.set_default_setting(_ARTIFACTS_KEY, self._explicit_artifacts)
             return self._explicit_artifacts
         recorded = db.get_setting(_ARTIFACTS_KEY)
         if recorded:

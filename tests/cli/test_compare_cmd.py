@@ -78,14 +78,19 @@ def test_compare_table_and_report(store):
 
 
 def test_leaderboard_of_three(store):
-    r = _run("compare", "churn/1", "churn/2", "churn@production", "--data", "holdout.csv", "--target", "churned",
-             "--json", "--no-latency", "--resamples", "1000", cwd=store)
+    r = _run("models", "branch", "churn/2", "--set", "max_depth=4", cwd=store)  # churn/3: churn/2's weights
     assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
-    assert out["correction"] == "holm" and len(out["pairs"]) == 2
-    same = next(p for p in out["pairs"] if {p["a"], p["b"]} == {"churn/2", "churn@production"})
-    assert same["verdict"] == "no significant difference"
-    assert any(d["comparable"] and d["l2"] == 0 for d in out["distances"])  # one version under two refs
+    try:
+        r = _run("compare", "churn/1", "churn/2", "churn@latest", "--data", "holdout.csv", "--target", "churned",
+                 "--json", "--no-latency", "--resamples", "1000", cwd=store)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["correction"] == "holm" and len(out["pairs"]) == 2
+        same = next(p for p in out["pairs"] if {p["a"], p["b"]} == {"churn/2", "churn@latest"})
+        assert same["verdict"] == "no significant difference"
+        assert any(d["comparable"] and d["l2"] == 0 for d in out["distances"])  # two versions, one set of weights
+    finally:
+        assert _run("models", "delete", "churn/3", cwd=store).returncode == 0
 
 
 def _save_json(store) -> tuple[str, dict]:

@@ -192,6 +192,7 @@ def test_gc_removes_unreferenced_weights_and_compacts_the_packs(store, capsys, t
     with Yard(s) as yard:
         assert not yard.artifacts.exists(v.artifact)
         yard.registry.load_model("iris/1")  # the kept version still loads from the compacted packs
+    # refused while the arguments are parsed (tests/cli/test_odd_values.py)
     code, _, err = _run(capsys, "models", "gc", "--older-than", "soon", "--store", s)
     assert code == 2 and "cannot read duration 'soon'" in err and "Traceback" not in err
 

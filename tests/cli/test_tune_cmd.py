@@ -16,7 +16,10 @@ def run_main(capsys, *args: str) -> tuple[int, str, str]:
     from modelyard.cli.main import main
 
     capsys.readouterr()
-    code = main(list(args))
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # refused while the arguments are parsed (a bad number or duration)
+        code = e.code
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -117,3 +117,10 @@ def test_split_record_re_derives_exactly_the_split_of_the_same_data():
     assert again is not None and all(np.array_equal(a, b) for a, b in zip(again, rows, strict=True))
     assert rederive(ds.take(np.arange(len(ds) - 1)), record) is None  # other data: no guess
     assert rederive(ds, {k: v for k, v in record.items() if k != "seed"}) is None  # an old record: no guess
+
+
+@pytest.mark.parametrize("fractions", [(float("nan"), 0.2), (0.15, float("nan")), (float("inf"), 0.1),
+                                       (0.15, -float("inf"))])
+def test_split_fractions_refuse_nan_and_infinity(fractions):
+    with pytest.raises(DataError, match="must each be >= 0 and sum to less than 1"):
+        split_indices(None, 100, fractions, seed=0, stratify=False)

@@ -275,8 +275,14 @@ def test_token_required_off_loopback(app_factory, scratch):
         assert r.headers["www-authenticate"] == "Bearer"
         assert c.put(url, json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.put(url, json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 200
-        assert c.get("/api/health").json()["token_required"] is True
-        assert c.get(f"/api/models/{name}").status_code == 200  # reads stay open
+        assert c.get("/api/health").json()["token_required"] is True  # liveness and pages hold no data
+        r = c.get(f"/api/models/{name}")  # reads need the token too (tests/server/test_gate.py)
+        assert r.status_code == 401 and "every request needs its token" in r.json()["error"]
+        assert c.get(f"/api/models/{name}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    with TestClient(app_factory(token=token, allowed_hosts=None, public_read=True),
+                    base_url="http://10.0.0.5:8765") as c:
+        assert c.get(f"/api/models/{name}").status_code == 200  # --public-read: reads are open
+        assert c.put(url, json=body).status_code == 401  # changes are not
 
 
 def test_read_only_and_cross_site(app_factory, scratch):

@@ -100,3 +100,16 @@ def test_resolved_paths_never_escape(tmp_path_factory, spec):
     except DataError:
         return
     assert out.startswith("sklearn:") or os.path.realpath(out).startswith(str(root.resolve()) + os.sep)
+
+
+def test_a_token_that_cannot_be_written_is_one_sentence(tmp_path):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("permissions do not bind here (root)")
+        with pytest.raises(StoreError, match="cannot create the dashboard token .* serve on 127.0.0.1"):
+            load_or_create_token(folder)
+    finally:
+        folder.chmod(0o700)

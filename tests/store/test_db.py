@@ -10,6 +10,7 @@ from sqlalchemy import Column, Integer, String, Table, select, text
 
 from modelyard.errors import StoreError
 from modelyard.store import db as dbmod
+from modelyard.store import migrations
 from modelyard.store.db import Database, normalize_url, schema_info
 
 
@@ -71,8 +72,8 @@ def test_migration_runs_step_by_step_in_one_transaction(tmp_path, monkeypatch):
         conn.execute(text("INSERT INTO step1_table VALUES (42)"))
 
     try:
-        monkeypatch.setattr(dbmod, "SCHEMA_VERSION", now + 2)
-        monkeypatch.setattr(dbmod, "MIGRATIONS", {now: step1, now + 1: step2})
+        monkeypatch.setattr(migrations, "SCHEMA_VERSION", now + 2)
+        monkeypatch.setattr(migrations, "MIGRATIONS", {now: step1, now + 1: step2})
         db = Database(url).open()
         assert ran == [1, 2] and _version(url) == str(now + 2)
         with db.engine.connect() as conn:
@@ -92,8 +93,8 @@ def test_failed_migration_changes_nothing(tmp_path, monkeypatch):
         raise RuntimeError("migration bug")
 
     now = dbmod.SCHEMA_VERSION
-    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", now + 1)
-    monkeypatch.setattr(dbmod, "MIGRATIONS", {now: broken})
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", now + 1)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {now: broken})
     with pytest.raises(RuntimeError, match="migration bug"):
         Database(url).open()
     assert _version(url) == str(now)

@@ -71,3 +71,28 @@ def test_unreachable_object_store_is_one_clear_error(tmp_path, trained_result):
         with pytest.raises(ArtifactError, match=r"cannot write artifact .* to s3://bucket/p"):
             yard.registry.register(trained_result, "m")
         assert yard.registry.count() == 0  # nothing half-registered
+
+
+@pytest.mark.parametrize("reuse", [False, True], ids=["new-blob", "reused-blob"])
+def test_a_gc_between_the_object_and_the_row_cannot_lose_the_weights(s3_endpoint, tmp_path, trained_result, reuse):
+    """On object storage as on a folder: a gc that removes the object after put, before the row, is survived."""
+    prefix = f"s3://modelyard-test/{uuid.uuid4().hex}?endpoint_url={s3_endpoint}"
+    with Yard(f"sqlite:///{tmp_path / 'reg.db'}", artifacts=prefix) as yard:
+        reg = yard.registry
+        if reuse:  # the object is there (and listed, so cached by s3fs), unreferenced
+            reg.delete(reg.register(trained_result, "m").ref)
+            assert [d for d, _ in reg.artifacts.digests()]
+        put = reg.artifacts.put
+        collected = []
+
+        def put_then_collect(data):
+            digest = put(data)
+            collected.append(reg.gc(older_than=0) if not collected else [])
+            return digest
+
+        reg.artifacts.put = put_then_collect
+        v = reg.register(trained_result, "m")
+        reg.artifacts.put = put
+        assert collected == [[v.artifact], []]  # removed once, so written again before the row
+        reg.load_model(v.ref)
+        assert reg.gc(older_than=0) == []

@@ -7,7 +7,9 @@ Fault injection is done the way a user's code would fail: a custom torch module 
 from __future__ import annotations
 
 import os
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,11 +34,16 @@ class _Faulty(torch.nn.Module):
                     time.sleep(3600)
                 if self.mode == "exit":
                     os._exit(9)
+                if self.mode == "stop":  # suspended, as by kill -STOP or a debugger: no thread runs any more
+                    stamp = os.environ.get("MODELYARD_TEST_STOP_STAMP")
+                    if stamp:
+                        Path(stamp).write_text(repr(time.time()))
+                    os.kill(os.getpid(), signal.SIGSTOP)
         return self.lin(x)
 
 
 def faulty(n_features: int, n_outputs: int, mode: str = "crash", fail_rank: int = 1, after: int = 3) -> torch.nn.Module:
-    """Factory for ``--model dist_helpers:faulty`` (params: mode crash|hang|exit, fail_rank, after)."""
+    """Factory for ``--model dist_helpers:faulty`` (params: mode crash|hang|exit|stop, fail_rank, after)."""
     return _Faulty(n_features, n_outputs, mode, fail_rank, after)
 
 

@@ -225,6 +225,29 @@ def test_a_hung_rank_fails_the_run_within_the_timeout_naming_it(monkeypatch):
     assert _workers_of_this_process() == []
 
 
+def test_a_suspended_rank_is_named_by_its_missing_heartbeat_within_the_timeout(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(HERE))
+    stamp = tmp_path / "stopped-at"
+    monkeypatch.setenv("MODELYARD_TEST_STOP_STAMP", str(stamp))
+    with pytest.raises(DistributedError) as e:  # rank 1 is SIGSTOPped: it cannot report anything itself
+        my.train(blobs(), model="dist_helpers:faulty", params={"mode": "stop", "fail_rank": 1, "after": 3},
+                 nodes=2, epochs=5, dist_timeout=4)
+    detected = time.time() - float(stamp.read_text())
+    msg = str(e.value)
+    assert msg.startswith("rank 1 stopped responding (no heartbeat for "), msg
+    assert "nothing was registered" in msg and "gloo" not in msg and ".cc:" not in msg
+    assert detected < 4 + 15  # the timeout plus the heartbeat interval and polling; generous for a loaded machine
+    assert _workers_of_this_process() == []
+
+
+def test_gloo_source_locations_are_not_shown():
+    from modelyard.train.distributed import _first_line
+
+    e = RuntimeError("[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 11000ms for "
+                     "recv operation to complete\nException raised from recvFromPeer at ../torch/csrc/x.cpp:1")
+    assert _first_line(e) == "Timed out waiting 11000ms for recv operation to complete"
+
+
 def test_a_rank_killed_by_a_signal_is_named(monkeypatch):
     monkeypatch.syspath_prepend(str(HERE))
     with pytest.raises(DistributedError, match=r"rank 1 died with exit code 9 without reporting an error"):

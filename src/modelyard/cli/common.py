@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
-__all__ = ["add_data_args", "add_store_arg", "add_table_args", "parse_duration", "parse_sets"]
+__all__ = [
+    "add_data_args", "add_store_arg", "add_table_args", "age", "duration", "finite_float", "parse_duration", "parse_sets",
+]
 
 
 def add_store_arg(parser: argparse.ArgumentParser) -> None:
@@ -62,21 +65,61 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def parse_duration(text: str | None) -> float | None:
-    """``90``, ``90s``, ``30m``, ``2h`` -> seconds."""
+def parse_duration(text: str | float | None, *, allow_zero: bool = False) -> float | None:
+    """``90``, ``90s``, ``30m``, ``2h`` -> seconds (a number already parsed passes through, checked again).
+
+    NaN and infinity are refused, as is a value <= 0 (or < 0 with ``allow_zero``).
+    """
     from modelyard.errors import ParamError
 
     if text is None:
         return None
     units = {"s": 1, "m": 60, "h": 3600}
-    t = text.strip().lower()
-    try:
-        if t and t[-1] in units:
-            value = float(t[:-1]) * units[t[-1]]
-        else:
-            value = float(t)
-    except ValueError:
-        raise ParamError(f"cannot read duration {text!r}; use seconds or a suffix like 90s, 30m, 2h") from None
-    if value <= 0:
-        raise ParamError(f"duration must be positive, got {text!r}")
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        t = str(text).strip().lower()
+        try:
+            value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+        except ValueError:
+            raise ParamError(f"cannot read duration {text!r}; use seconds or a suffix like 90s, 30m, 2h") from None
+    if not math.isfinite(value):
+        raise ParamError(f"duration must be a finite number of seconds, got {text!r}; e.g. 90s, 30m, 2h")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ParamError(f"duration must be {'>= 0' if allow_zero else 'positive'}, got {text!r}; e.g. 90s, 30m, 2h")
     return value
+
+
+# --- argparse types: every number and duration option goes through one of these (or int) ----------------------------
+# They refuse NaN and infinity (``float`` accepts "nan" and "inf") while the arguments are parsed, so a bad
+# value ends the command before it loads data, starts workers or touches the store (exit 2, argparse's message).
+
+
+def duration(text: str) -> float:
+    """argparse type: a duration > 0 (``90``, ``90s``, ``30m``, ``2h``) in seconds."""
+    return _typed(lambda: parse_duration(text))
+
+
+def age(text: str) -> float:
+    """argparse type: a duration >= 0 (an age guard such as ``0`` or ``24h``) in seconds."""
+    return _typed(lambda: parse_duration(text, allow_zero=True))
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite real number (NaN and infinity refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _typed(parse: Any) -> Any:
+    from modelyard.errors import ParamError
+
+    try:
+        return parse()
+    except ParamError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_data_args, add_store_arg
+from .common import add_data_args, add_store_arg, finite_float
 from .render import add_plain_arg, num
 
 __all__ = ["add_parser", "run"]
@@ -39,14 +39,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--report", metavar="FILE.html", default=None, help="also write a standalone HTML report with plots")
     p.add_argument("--save", action="store_true",
                    help="also save the result in the store and print its id (the dashboard lists saved comparisons)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--alpha", type=finite_float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--resamples", type=int, default=2000, help="paired bootstrap resamples, >= 1000 (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--metric", default=None, help="ranking metric (default: f1 for classification, rmse for regression)")
     p.add_argument("--test", choices=("auto", "mcnemar", "bootstrap"), default="auto",
                    help="test behind the verdict: mcnemar (classifiers), bootstrap of the ranking metric, or auto")
     p.add_argument("--batch-size", type=int, default=1024, help="rows per batch when timing inference (default 1024)")
-    p.add_argument("--latency-budget", type=float, default=1.0, metavar="SECONDS",
+    p.add_argument("--latency-budget", type=finite_float, default=1.0, metavar="SECONDS",
                    help="time spent timing inference per version (default 1.0)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
     add_plain_arg(p)
@@ -71,6 +71,7 @@ def _check_report_path(path: str | None) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``modelyard compare``."""
     from modelyard.compare import CompareOptions, compare_refs, write_report
+    from modelyard.compare.core import check_distinct
     from modelyard.data import load_dataset
     from modelyard.yard import Yard
 
@@ -95,10 +96,17 @@ def run(args: argparse.Namespace) -> int:
         raise ParamError(f"{twice[0]!r} is given more than once; pass each version once")
     _check_report_path(args.report)
     with Yard(args.store) as yard:
+        if args.save:
+            yard.db.require_writable()  # before any work whose result could not be saved
         registry = yard.registry
-        first = registry.get(args.refs[0])  # bad refs fail here, before the data is read
-        for ref in args.refs[1:]:
-            registry.get(ref)
+        versions = [registry.get(ref) for ref in args.refs]  # bad refs fail here, before the data is read
+        check_distinct(args.refs, [v.id for v in versions])
+        first = versions[0]
+        if args.task is not None and args.task != first.schema.task.value:
+            raise ParamError(
+                f"--task {args.task} does not match the versions: {args.refs[0]} is a {first.schema.task.value} "
+                f"model; drop --task (the versions' task is used) or compare {args.task} models"
+            )
         task = args.task or first.schema.task.value
         ds = load_dataset(args.data, target=args.target or first.schema.target, task=task,
                           drop_missing=args.drop_missing)

@@ -22,24 +22,25 @@ COMMANDS = ("train", "models", "tune", "studies", "compare", "comparisons", "ui"
 
 
 class UsageError(SystemExit):
-    """A command line argparse refuses (exit code 2), carrying argparse's message."""
+    """A command line argparse refuses (exit code 2): argparse's ``message`` and the command it concerns."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, prog: str):
         super().__init__(2)
         self.message = message
+        self.prog = prog
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, raising ``UsageError`` instead of printing and exiting, so ``main`` can answer ``--json`` too;
-    every option's help says its default (``DefaultsFormatter``) unless a command picks its own formatter."""
+    """argparse, raising ``UsageError`` instead of printing and exiting, so ``main`` prints it as one line like every
+    other error (and answers ``--json`` too); every option's help says its default (``DefaultsFormatter``) unless a
+    command picks its own formatter."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        raise UsageError(f"{self.prog}: error: {message}")
+        raise UsageError(message, self.prog)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,9 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as e:
-        print(e.message, file=sys.stderr)
+        print(f"error: {e.message} (see {e.prog} --help)", file=sys.stderr)
         if "--json" in argv:
-            _json_error(e.message.split(": error: ", 1)[-1], 2)
+            _json_error(e.message, 2)
         return 2
     debug = args.debug or os.environ.get("MODELYARD_DEBUG") == "1"
     if not args.command:

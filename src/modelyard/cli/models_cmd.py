@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import add_data_args, add_store_arg, parse_duration, parse_sets
+from .common import add_data_args, add_store_arg, age, duration, parse_duration, parse_sets
 from .models_render import diff_text, lineage_tree, move_text, version_panel, versions_table
 from .render import add_plain_arg, local_time
 
@@ -52,7 +52,7 @@ def add_parser(sub: Any) -> None:
     add_data_args(s, positional=False)
     s.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the parent's)")
     s.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: the parent's)")
-    s.add_argument("--max-time", default=None, help="wall-clock budget, e.g. 90s, 5m")
+    s.add_argument("--max-time", type=duration, default=None, help="wall-clock budget, e.g. 90s, 5m")
     s.add_argument("--seed", type=int, default=None, help="seed of split and training (default: the parent's)")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:N")
     s.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -111,7 +111,7 @@ def add_parser(sub: Any) -> None:
         description="Remove artifacts that no version references and that are older than --older-than (younger "
         "ones may belong to a registration in progress), then compact a local store's pack files.",
     )
-    s.add_argument("--older-than", default="1h", metavar="DURATION", help="age guard, e.g. 90s, 30m, 24h (default 1h)")
+    s.add_argument("--older-than", type=age, default="1h", metavar="DURATION", help="age guard, e.g. 90s, 30m, 24h (default 1h)")
     s.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     _common(s, json=True)
     s.set_defaults(func=_gc)
@@ -318,7 +318,7 @@ def _gc(args: argparse.Namespace) -> int:
     from .common import parse_duration
     from .render import print_json, stdout_console
 
-    older_than = parse_duration(args.older_than)
+    older_than = parse_duration(args.older_than, allow_zero=True)
     removed = _registry(args).gc(older_than=older_than or 0.0, dry_run=args.dry_run)
     if args.json:
         print_json({"removed": removed, "dry_run": args.dry_run})

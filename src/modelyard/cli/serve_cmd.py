@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_store_arg
+from .common import add_store_arg, duration
 
 __all__ = ["add_parser", "parse_size", "run"]
 
@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--threads", type=int, default=1, help="PyTorch threads per worker (default 1)")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the alias (default 1)")
+    p.add_argument("--poll", type=duration, default=1.0, help="seconds between looks at the alias (default 1)")
     p.add_argument("--unknown", choices=("error", "warn"), default="error",
                    help="a category never seen in training: refuse the request with 422 (default) or score it "
                         "as unseen with a logged warning")

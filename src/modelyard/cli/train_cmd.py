@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from .common import add_data_args, add_store_arg, add_table_args, parse_duration, parse_sets
+from .common import add_data_args, add_store_arg, add_table_args, duration, finite_float, parse_duration, parse_sets
 from .helptext import FamiliesFormatter
 from .render import add_plain_arg
 
@@ -33,11 +33,11 @@ def add_parser(sub: Any) -> None:
                         "for minibatches, n_estimators for boosting)")
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without validation improvement (default 10; 0 turns it off)")
-    p.add_argument("--max-time", default=None,
+    p.add_argument("--max-time", type=duration, default=None,
                    help="wall-clock budget, e.g. 90s, 5m; stops with the best weights so far (default: no limit)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, initialization and shuffling")
-    p.add_argument("--val-size", type=float, default=0.15, help="validation fraction (early stopping)")
-    p.add_argument("--test-size", type=float, default=0.2, help="test fraction (final metrics)")
+    p.add_argument("--val-size", type=finite_float, default=0.15, help="validation fraction (early stopping)")
+    p.add_argument("--test-size", type=finite_float, default=0.2, help="test fraction (final metrics)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch or XGBoost threads (per process with --nodes) (default: the library's choice)")
@@ -250,7 +250,7 @@ def _check_register(args: argparse.Namespace) -> None:
     if args.name:
         check_model_name(args.name)
     with Yard(args.store) as yard:
-        yard.db  # opens (creates or migrates) the store, or raises StoreError  # noqa: B018
+        yard.db.require_writable()  # opens (creates or migrates) the store, or raises StoreError (also read-only)
 
 
 def _register(args: argparse.Namespace, result: Any) -> dict[str, Any] | None:
@@ -282,7 +282,7 @@ def _add_distributed_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-dir", default=None, metavar="DIR",
                    help="where checkpoints go (default: .modelyard/checkpoints/<hash of data and settings>)")
     g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of the same settings")
-    g.add_argument("--dist-timeout", default="600s",
+    g.add_argument("--dist-timeout", type=duration, default="600s",
                    help="a rank that makes no progress this long fails the run, e.g. 60s, 10m (default 600s)")
 
 

@@ -7,6 +7,8 @@ summary read from the store, and at the end retrains the best trial's params wit
 ``modelyard.train`` (same split and seed: held-out test metrics, never used by the search)
 and registers that model as a version linked to its study and trial. Ctrl-C stops every
 worker, gives the running trials' slots back, and leaves the study resumable with ``--study``.
+``--trial-timeout`` runs each trial in a process of its own that is ended when it runs too long
+(``Study.optimize(trial_timeout=...)``); ``--timeout`` ends the whole search, running trials included.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import sys
 import time
 from typing import Any
 
-from .common import add_data_args, add_store_arg, add_table_args, parse_duration
+from .common import add_data_args, add_store_arg, add_table_args, duration, finite_float, parse_duration
 from .render import add_plain_arg
 
 __all__ = ["add_parser", "run", "worker_main"]
+
+_BACKSTOP_S = 20.0  # past the --timeout deadline: workers still alive then are killed (they stop by 2 s on their own)
 
 
 def add_parser(sub: Any) -> None:
@@ -47,7 +51,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--metric", default=None,
                    help="validation metric: f1 (default), accuracy, precision, recall, log_loss, roc_auc; "
                         "rmse (default), mae, r2 for regression")
-    p.add_argument("--timeout", default=None, help="wall-clock budget, e.g. 90s, 30m, 2h (running trials finish)")
+    p.add_argument("--timeout", type=duration, default=None,
+                   help="wall-clock budget of the search, e.g. 90s, 30m, 2h: then no trial starts, and running "
+                        "trials get 2 s to finish before they are stopped and failed")
+    p.add_argument("--trial-timeout", type=duration, default=None, metavar="DURATION",
+                   help="time limit per trial, e.g. 10m: each trial runs in a process of its own, which is ended "
+                        "when it runs longer; the trial is recorded failed with the reason and the search goes on")
     p.add_argument("--study", default=None, help="study name; an existing study of that name is resumed")
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="score each trial by K-fold cross-validation over all rows (the mean over folds; pruners "
@@ -55,14 +64,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs per trial (default 20)")
     p.add_argument("--patience", type=int, default=None, help="early stopping within a trial")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-size", type=float, default=0.15, help="validation fraction: what trials are scored on")
-    p.add_argument("--test-size", type=float, default=0.2, help="test fraction: only the final model is scored on it")
+    p.add_argument("--val-size", type=finite_float, default=0.15, help="validation fraction: what trials are scored on")
+    p.add_argument("--test-size", type=finite_float, default=0.2, help="test fraction: only the final model is scored on it")
     p.add_argument("--name", default=None,
                    help="register the best model as the next version of this name (default: the name train gives, "
                         "from the data and family, e.g. iris-mlp)")
     p.add_argument("--no-register", action="store_true", help="do not register the best model")
     p.add_argument("--top", type=int, default=10, help="rows of the final table of trials (default 10)")
-    p.add_argument("--heartbeat", type=float, default=10.0,
+    p.add_argument("--heartbeat", type=finite_float, default=10.0,
                    help="seconds between a worker's heartbeats; a trial silent for 6x this is failed (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else on stdout")
     add_plain_arg(p)
@@ -155,7 +164,7 @@ def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any
 def _worker_args(args: argparse.Namespace, store_url: str, name: str, deadline: float | None) -> dict[str, Any]:
     keys = ("data", "target", "task", "drop_missing", "model", "space", "metric", "epochs", "patience", "seed",
             "val_size", "test_size", "optimizer", "pruner", "trials", "heartbeat", "workers", "drop_columns", "impute",
-            "class_weight", "cv")
+            "class_weight", "cv", "trial_timeout")
     return {**{k: getattr(args, k) for k in keys}, "store_url": store_url, "study_name": name, "deadline": deadline}
 
 
@@ -197,7 +206,7 @@ def worker_main(cfg: dict[str, Any], index: int) -> None:
             timeout = cfg["deadline"] - time.time()
             if timeout <= 0:
                 return
-        study.optimize(objective, n_trials=args.trials, timeout=timeout)
+        study.optimize(objective, n_trials=args.trials, timeout=timeout, trial_timeout=cfg["trial_timeout"])
     except KeyboardInterrupt:
         sys.exit(130)
     except ModelyardError as e:
@@ -282,6 +291,8 @@ def _run_workers(cfg: dict[str, Any], store: Any, name: str, objective: Any, arg
         while any(p.is_alive() for p in procs):
             for p in procs:
                 p.join(0.5 / len(procs))
+            if cfg["deadline"] is not None and time.time() > cfg["deadline"] + _BACKSTOP_S:
+                _reap(procs, store, name)  # a worker stuck past its own deadline (e.g. an objective holding the GIL)
             if live is not None:
                 live.update(_status(store, name, objective, args, t_start))
         if live is not None:
@@ -297,6 +308,28 @@ def _run_workers(cfg: dict[str, Any], store: Any, name: str, objective: Any, arg
     if any(p.exitcode in (130, -signal.SIGINT, -signal.SIGTERM) for p in procs):
         return True, 0  # the workers were stopped (Ctrl-C reached them, or a kill): not a finished study
     return False, sum(1 for p in procs if p.exitcode not in (0, None))
+
+
+def _reap(procs: list[Any], store: Any, name: str) -> None:
+    """Kill the workers still alive and fail the trials they were running (the study's --timeout is long past)."""
+    from ..records.trials import TrialState
+
+    pids = set()
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(5)
+            pids.add(str(p.pid))
+    from modelyard.errors import StudyError
+
+    for t in store.trials(name, [TrialState.RUNNING]):
+        if (t.worker or "").split(":")[1:2] == [] or t.worker.split(":")[1] not in pids:
+            continue
+        try:
+            store.finish(name, t.number, TrialState.FAILED, None,
+                         "stopped: the study's --timeout expired and its worker process was killed", counted=True)
+        except StudyError:
+            pass  # finished meanwhile
 
 
 def _stop(procs: list[Any]) -> None:

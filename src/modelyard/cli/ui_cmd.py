@@ -16,12 +16,16 @@ def add_parser(sub: Any) -> None:
         "ui", help="open the web dashboard and REST API",
         description="Serve the dashboard (studies, models, lineage, aliases, comparisons) and its REST API "
         "(OpenAPI at /api/openapi.json). Binds to 127.0.0.1 unless --host says otherwise; on any other address, "
-        "changes (alias moves, rollbacks, deletes) need the token stored in the store folder's ui-token file.",
+        "every request (with --public-read: every change) needs the token stored in the store folder's ui-token "
+        "file, which is checked with the request's size before its body is read.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     add_store_arg(p)
     p.add_argument("--read-only", action="store_true", help="refuse every change (alias moves, rollbacks, deletes, saved comparisons)")
+    p.add_argument("--public-read", action="store_true",
+                   help="on a non-loopback address, let anyone who can reach the server read without the token "
+                        "(changes still need it)")
     p.add_argument("--data-root", action="append", metavar="DIR",
                    help="folder comparisons may read datasets from (repeatable; default: the working directory)")
     p.set_defaults(func=run)
@@ -89,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
         folder = token_folder(yard)
         token = load_or_create_token(folder)
         token_file = str(folder / TOKEN_FILE)
+    read_only = args.read_only or yard.db.read_only  # a store on a read-only mount can still be browsed
     app = create_app(
-        yard, token=token, allow_mutations=not args.read_only, allowed_hosts=loopback_hosts() if loopback else None,
-        data_roots=roots, token_file=token_file,
+        yard, token=token, allow_mutations=not read_only, allowed_hosts=loopback_hosts() if loopback else None,
+        data_roots=roots, token_file=token_file, public_read=args.public_read,
     )
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
@@ -99,10 +104,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"modelyard dashboard at http://{shown}:{port}/  (store {yard.db.safe_url}; Ctrl-C stops)", flush=True)
     print(f"REST API: http://{shown}:{port}/api/openapi.json", flush=True)
     if token is not None:
-        print(f"bound to a non-loopback address: changes need the token in {token_file} (mode 0600);\n"
-              f"open http://{shown}:{port}/#/studies?token={token} to use it in this browser", flush=True)
-    if args.read_only:
-        print("read-only: alias moves, rollbacks, deletes and comparisons (which are saved) are refused", flush=True)
+        need = "changes need" if args.public_read else "every request needs"
+        print(f"bound to a non-loopback address: {need} the token in {token_file} (mode 0600)", flush=True)
+        if sys.stdout.isatty():  # shown once, on the terminal only: never into a log file stdout is sent to
+            print(f"open http://{shown}:{port}/#/studies?token={token} to use it in this browser", flush=True)
+    if read_only:
+        why = "" if args.read_only else " (the store cannot be written)"
+        print(f"read-only{why}: alias moves, rollbacks, deletes and comparisons (which are saved) are refused",
+              flush=True)
     try:
         serve_on(app, sock)
     finally:

@@ -41,7 +41,7 @@ from .cost import measure_latency, parameter_distance, state_bytes
 from .curves import MAX_SAMPLE, classification_diagnostics, regression_diagnostics
 from .holdout import select_rows
 
-__all__ = ["MIN_RESAMPLES", "Candidate", "CompareOptions", "compare", "compare_refs"]
+__all__ = ["MIN_RESAMPLES", "Candidate", "CompareOptions", "check_distinct", "compare", "compare_refs"]
 
 Candidate = tuple[str, Any, Any]  # (label, Predictor, Version record or None)
 
@@ -83,8 +83,9 @@ class CompareOptions:
         bs = self.batch_size
         if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
             raise ParamError(f"batch_size must be an int >= 1, got {bs!r}")
-        if not isinstance(self.latency_budget_s, numbers.Real) or not self.latency_budget_s > 0:
-            raise ParamError(f"latency_budget_s must be > 0 seconds, got {self.latency_budget_s!r}")
+        b = self.latency_budget_s
+        if isinstance(b, bool) or not isinstance(b, numbers.Real) or not math.isfinite(b) or not b > 0:
+            raise ParamError(f"latency_budget_s must be a finite number of seconds > 0, got {b!r}")
 
 
 def _finite(v: Any) -> float | None:
@@ -115,11 +116,12 @@ def compare_refs(
     opts = _options(options, kwargs)
     refs = [str(r) for r in refs]
     _check_labels(refs)
+    versions = [registry.get(ref) for ref in refs]
+    check_distinct(refs, [v.id for v in versions])
     candidates = []
     inherited: dict[str, list[Any]] = {}
-    for ref in refs:
-        version = registry.get(ref)
-        candidates.append((ref, registry.load_model(ref), version))
+    for ref, version in zip(refs, versions, strict=True):
+        candidates.append((ref, registry.load_model(version.id), version))
         inherited[ref] = _warm_start_splits(registry, version)
     return compare(candidates, dataset, opts, inherited_splits=inherited)
 
@@ -141,6 +143,18 @@ def _warm_start_splits(registry: Any, version: Any) -> list[Any]:
         out.append(parent.split)
         link = parent.links.get("warm_start")
     return out
+
+
+def check_distinct(refs: Sequence[str], ids: Sequence[str]) -> None:
+    """ParamError when two refs (e.g. ``churn/2`` and ``churn@production``) name the same version."""
+    seen: dict[str, str] = {}
+    for ref, vid in zip(refs, ids, strict=True):
+        if vid in seen:
+            raise ParamError(
+                f"{seen[vid]} and {ref} name the same version (id {vid[:12]}), which would be compared with itself; "
+                "pass each version once"
+            )
+        seen[vid] = ref
 
 
 def _check_labels(labels: Sequence[str]) -> None:

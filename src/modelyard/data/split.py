@@ -20,7 +20,7 @@ def split_indices(
     y: NDArray | None, n: int, fractions: tuple[float, ...], *, seed: int, stratify: bool
 ) -> list[NDArray[np.int64]]:
     """Row indices of each part: the first part gets what the later ``fractions`` leave; every part is sorted."""
-    if any(f < 0 for f in fractions) or sum(fractions) >= 1:
+    if not all(0 <= f for f in fractions) or not sum(fractions) < 1:  # (NaN fails both)
         raise DataError(
             f"split fractions {', '.join(map(str, fractions))} must each be >= 0 and sum to less than 1 so rows are "
             "left to train on; use e.g. validation 0.15 and test 0.2"

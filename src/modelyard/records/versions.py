@@ -98,6 +98,7 @@ class Version:
     links: dict[str, Any] = field(default_factory=dict)  # study/trial ids, metrics_from, ...
     model_config: dict[str, Any] = field(default_factory=dict)  # Predictor.config() less params and schema
     aliases: tuple[str, ...] = ()  # aliases pointing here when the record was read
+    config_digest: str | None = None  # sha256 of what a rebuild reads (predictor config and artifact), checked on load
 
     @property
     def ref(self) -> str:
@@ -159,6 +160,7 @@ class Version:
             "model_config": dict(self.model_config),
             "importance": self.importance,  # derived from model_config (from_dict ignores it)
             "aliases": list(self.aliases),
+            "config_digest": self.config_digest,
         }
 
     @classmethod
@@ -174,7 +176,7 @@ class Version:
             created_at=from_iso(d["created_at"]), creator=d.get("creator", ""), tags=dict(d.get("tags") or {}),
             description=d.get("description"), source=d.get("source", "<memory>"), split=dict(d.get("split") or {}),
             links=dict(d.get("links") or {}), model_config=dict(d.get("model_config") or {}),
-            aliases=tuple(d.get("aliases") or ()),
+            aliases=tuple(d.get("aliases") or ()), config_digest=d.get("config_digest"),
         )
 
 

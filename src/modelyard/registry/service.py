@@ -23,15 +23,23 @@ import math
 import os
 import re
 import secrets
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ArtifactError, CorruptArtifactError, ModelError, ParamError, SchemaMismatchError
+from ..errors import (
+    ArtifactError,
+    CorruptArtifactError,
+    ModelError,
+    ParamError,
+    SchemaMismatchError,
+    StoreError,
+)
 from ..records.versions import AliasMove, Deletion, Lineage, Version, VersionSummary
 from ..store.artifacts import ArtifactStore, state_from_bytes, state_to_bytes
 from ..store.db import Database
+from ..store.gc_lock import WeightsCollected
 from ..store.refs import LATEST
+from ..store.version_tables import rebuild_digest
 from ..store.versions import VersionStore, dumps
 
 if TYPE_CHECKING:
@@ -49,6 +57,7 @@ __all__ = ["Registry", "check_alias", "check_model_name", "current_user", "defau
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 _FULL_ID = re.compile(r"^[0-9a-f]{64}$")
+_WRITE_ATTEMPTS = 50  # a registration writes its weights again at most this often when gc keeps removing them
 
 
 def current_user() -> str:
@@ -126,8 +135,9 @@ class Registry:
         ``links`` records where the version came from beyond its parent, e.g. ``{"study": "s1", "trial": 7}``.
         """
         check_model_name(name)
+        self.db.require_writable()  # before any weights are written
         config = result.model.config()
-        digest, size = self._put_weights(result.model)
+        data = state_to_bytes(result.model.state())
         fields = {
             "name": name,
             "family": config.pop("family"),
@@ -142,11 +152,22 @@ class Registry:
             "library_versions": result.library_versions,
             "source": result.source,
             "split": result.split,
-            "artifact": digest,
-            "artifact_size": size,
+            "artifact_size": len(data),
             **self._common(result.schema.task.value, result.metrics, tags, description, links),
         }
-        return self._create(fields, parent=parent, retrained=True)
+        # gc removes a blob only under its lock, after reading that no version names it, and the
+        # version's transaction checks under the same lock that the blob is still there; when a gc
+        # came in between, the bytes are written again and the transaction retried
+        for _ in range(_WRITE_ATTEMPTS):
+            fields["artifact"] = self.artifacts.put(data)
+            try:
+                return self._create(fields, parent=parent, retrained=True, blob_present=self.artifacts.stored)
+            except WeightsCollected:
+                continue
+        raise StoreError(
+            f"a gc removed the weights of this {name} registration {_WRITE_ATTEMPTS} times before it could be "
+            "recorded; retry when the gc is done, or run gc with an age guard (--older-than 1h)"
+        )
 
     def branch(
         self,
@@ -229,7 +250,8 @@ class Registry:
             "creator": self.user,
         }
 
-    def _create(self, fields: dict[str, Any], *, parent: str | None, retrained: bool) -> Version:
+    def _create(self, fields: dict[str, Any], *, parent: str | None, retrained: bool,
+                blob_present: Callable[[str], bool] | None = None) -> Version:
         parent_id = parent
         if parent is not None and not _FULL_ID.match(parent):  # a full id is checked inside the insert's transaction
             parent_id = self.versions.resolve(parent).id
@@ -237,11 +259,7 @@ class Registry:
         fields["id"] = hashlib.sha256(
             "\n".join([fields["artifact"], dumps(fields["params"]), parent_id or "", salt]).encode()
         ).hexdigest()
-        return self.versions.create(fields, parent=parent_id, retrained=retrained)
-
-    def _put_weights(self, predictor: Predictor) -> tuple[str, int]:
-        data = state_to_bytes(predictor.state())
-        return self.artifacts.put(data), len(data)
+        return self.versions.create(fields, parent=parent_id, retrained=retrained, blob_present=blob_present)
 
     # --- reading ----------------------------------------------------------------------
     def get(self, ref: str) -> Version:
@@ -279,7 +297,17 @@ class Registry:
         return compare_refs(self, refs, dataset, options, **kwargs)
 
     def _state(self, version: Version) -> dict[str, Any]:
+        """The version's weights, after checking everything else a rebuild reads against its stored digest."""
         label = f"{version.ref} (id {version.short_id})"
+        actual = rebuild_digest(version)
+        if actual != version.config_digest:
+            found = "has no checksum" if version.config_digest is None else (
+                f"hashes to {actual[:12]}, not {version.config_digest[:12]}")
+            raise CorruptArtifactError(
+                f"cannot load {label}: its stored configuration (schema, categories, class labels, encodings, "
+                f"hyperparameters, weights digest) is corrupted: it {found}; restore the store's database from a "
+                "backup or re-register the model"
+            )
         try:
             return state_from_bytes(self.artifacts.get(version.artifact))
         except CorruptArtifactError as e:
@@ -335,19 +363,17 @@ class Registry:
     def gc(self, *, older_than: float = 3600.0, dry_run: bool = False) -> list[str]:
         """Remove artifacts no version references, if older than ``older_than`` seconds; returns their digests.
 
-        The age guard protects registrations in flight, whose weights are written just before their
-        row (a local store also refreshes the time of a blob a registration re-uses; an object store
-        cannot, so there run gc while nobody registers weights identical to a deleted version's).
+        Safe while others register, on a local folder and on object storage alike: gc deletes a
+        blob only inside a write transaction that holds the store's gc lock and has re-read that
+        no version references it, and a registration inserts its version only after checking,
+        inside its own transaction under that lock, that its blob is still stored (writing the
+        bytes again if not), so no committed version can name deleted bytes (``collect.py``).
+        The age guard, 0 allowed, only spares young blobs, e.g. those of registrations by older
+        modelyard releases, which do not check.
         """
-        used = self.versions.artifacts_in_use()
-        cutoff = time.time() - older_than
-        doomed = [d for d, mtime in self.artifacts.digests() if d not in used and mtime < cutoff]
-        if not dry_run:
-            for d in doomed:
-                self.artifacts.delete(d)
-            if doomed:
-                self.artifacts.compact()  # a local store's packs give the deleted bytes back
-        return doomed
+        from .collect import collect_garbage
+
+        return collect_garbage(self.db, self.versions, self.artifacts, older_than=older_than, dry_run=dry_run)
 
 
 def conform(dataset: Dataset, schema: Schema) -> Dataset:

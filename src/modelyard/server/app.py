@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as E
 from .config import STATUS, ApiError, ServerConfig, status_for
-from .security import host_allowed
+from .gate import DEFAULT_MAX_BODY, GatePolicy, add_gate
 
 __all__ = ["STATUS", "ApiError", "ServerConfig", "create_app", "status_for"]
 
@@ -43,8 +43,11 @@ def create_app(
     allowed_hosts: Sequence[str] | None = None,
     data_roots: Sequence[str | os.PathLike[str]] | None = None,
     token_file: str | None = None,
+    public_read: bool = False,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> FastAPI:
-    """The dashboard and REST API over ``yard``; mutations need ``token`` when one is given."""
+    """The dashboard and REST API over ``yard``; with a ``token``, every request needs it (reads too, unless
+    ``public_read``), checked with the body size (``max_body``) before any body is read (``gate.py``)."""
     from .. import __version__
     from .api import comparisons, health, models, studies
 
@@ -52,14 +55,15 @@ def create_app(
     config = ServerConfig(
         token=token, allow_mutations=allow_mutations,
         allowed_hosts=tuple(allowed_hosts) if allowed_hosts is not None else None,
-        data_roots=roots, token_file=token_file,
+        data_roots=roots, token_file=token_file, public_read=public_read, max_body=max_body,
     )
     app = FastAPI(
         title="modelyard",
         version=__version__,
         description="REST API of the modelyard dashboard: studies, trials, registered versions, lineage, "
-        "aliases and comparisons. Errors are JSON objects `{\"error\": message}`. Mutating endpoints need "
-        "`Authorization: Bearer TOKEN` when the server is bound to a non-loopback address.",
+        "aliases and comparisons. Errors are JSON objects `{\"error\": message}`. When the server is bound to a "
+        "non-loopback address, every request (or, with --public-read, every change) needs "
+        "`Authorization: Bearer TOKEN`; request bodies are limited in size.",
         openapi_url="/api/openapi.json",
         docs_url=None,  # Swagger UI loads from a CDN; the dashboard has its own offline API page
         redoc_url=None,
@@ -68,7 +72,13 @@ def create_app(
     app.state.config = config
 
     _add_error_handlers(app)
-    _add_middleware(app, config)
+    _add_middleware(app)
+    add_gate(app, GatePolicy(  # outermost: refuses on the headers, before any body is read
+        token=token, public_read=public_read, max_body=max_body, allowed_hosts=config.allowed_hosts,
+        read_only=not allow_mutations, token_file=token_file,
+        read_only_hint="restart `modelyard ui` without --read-only to change the registry or save comparisons, "
+                       "or use the `modelyard models` and `modelyard compare` commands",
+    ))
     for module in (health, studies, models, comparisons):
         app.include_router(module.router, prefix="/api")
     _add_pages(app)
@@ -127,14 +137,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(500, f"internal error: {type(exc).__name__}: {exc}; this is a modelyard bug, please report it")
 
 
-def _add_middleware(app: FastAPI, config: ServerConfig) -> None:
+def _add_middleware(app: FastAPI) -> None:
     @app.middleware("http")
-    async def _guard(request: Request, call_next: Any) -> Response:
-        if config.allowed_hosts is not None and not host_allowed(request.headers.get("host"), config.allowed_hosts):
-            return _error(
-                421, f"Host {request.headers.get('host')!r} is not served here; open the dashboard at "
-                "http://127.0.0.1:PORT (this check stops DNS-rebinding attacks)"
-            )
+    async def _headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
         h = response.headers
         h.setdefault("X-Content-Type-Options", "nosniff")

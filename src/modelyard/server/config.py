@@ -41,6 +41,8 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = None  # None: any Host header (non-loopback binds)
     data_roots: tuple[Path, ...] = field(default_factory=tuple)
     token_file: str | None = None  # where the token lives, for error messages
+    public_read: bool = False  # with a token: reads pass without it
+    max_body: int = 1 << 20  # bytes a request body may have (the gate refuses more before reading it)
 
 
 def status_for(e: E.ModelyardError) -> int:

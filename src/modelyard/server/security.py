@@ -46,21 +46,13 @@ def load_or_create_token(folder: str | os.PathLike[str]) -> str:
     folder = Path(folder)
     path = folder / TOKEN_FILE
     if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_urlsafe(32)
-        tmp = folder / f".{TOKEN_FILE}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(token + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)  # never clobbers a token another process created first
-            except FileExistsError:
-                pass
-        finally:
-            tmp.unlink(missing_ok=True)
+            _create_token(folder, path)
+        except OSError as e:  # e.g. a store on a read-only mount
+            raise StoreError(
+                f"cannot create the dashboard token {str(path)!r} ({e.strerror}); start `modelyard ui` once with "
+                "write access to the store's folder, or serve on 127.0.0.1 (no token needed)"
+            ) from e
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise StoreError(
@@ -74,6 +66,25 @@ def load_or_create_token(folder: str | os.PathLike[str]) -> str:
             "delete the file so a strong one is generated on the next start"
         )
     return token
+
+
+def _create_token(folder: Path, path: Path) -> None:
+    """Write a new random token to ``path`` (0600, atomically; a token another process wrote first is kept)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    tmp = folder / f".{TOKEN_FILE}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # never clobbers a token another process created first
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def is_loopback(host: str) -> bool:

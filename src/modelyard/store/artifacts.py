@@ -215,6 +215,21 @@ class ArtifactStore:
             return self._packs.locate(digest) is not None or self._path(digest).is_file()
         return bool(self._filesystem().exists(self._key(digest)))
 
+    def stored(self, digest: str) -> bool:
+        """Whether bytes are stored under ``digest`` now, as every other process sees it (no cache is trusted).
+
+        The registry asks this inside a version's transaction, where no gc can delete (see
+        ``Registry.gc``): a pack's indexes are read up to their ends, a loose file is looked up,
+        an object store is asked (its listing cache dropped first).
+        """
+        self._check(digest)
+        if self._packs is not None:
+            return self._packs.known(digest, fresh=True) or self._path(digest).is_file()
+        fs = self._filesystem()
+        key = self._key(digest)
+        _forget(fs, key)
+        return bool(fs.exists(key))
+
     def size(self, digest: str) -> int:
         """Bytes stored under ``digest``; ArtifactError when missing."""
         self._check(digest)
@@ -374,6 +389,7 @@ class ArtifactStore:
     def _put_remote(self, digest: str, data: bytes) -> None:
         fs = self._filesystem()
         key = self._key(digest)
+        _forget(fs, key)  # a listing cached before another process's gc would say the object is still there
         try:
             if int(fs.size(key)) == len(data):
                 return
@@ -388,6 +404,13 @@ class ArtifactStore:
             fs.makedirs(self._join("sha256", digest[:2]), exist_ok=True)
             fs.pipe_file(tmp, data)
             fs.mv(tmp, key)
+
+
+def _forget(fs: Any, key: str) -> None:
+    """Drop what an fsspec filesystem cached about ``key`` (s3fs keeps listings; a deletion elsewhere is not in them)."""
+    invalidate = getattr(fs, "invalidate_cache", None)
+    if invalidate is not None:
+        invalidate(key)
 
 
 def _mtime(info: Mapping[str, Any]) -> float:

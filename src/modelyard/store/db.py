@@ -18,13 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import (
     Connection,
     Engine,
     create_engine,
-    event,
     select,
     text,
 )
@@ -32,7 +31,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from ..errors import StoreError
-from .migrations import (  # noqa: F401  (metadata, schema_info, MIGRATIONS: re-exported for the table modules and tests)
+from . import migrations
+# metadata, schema_info and MIGRATIONS are re-exported for the table modules and tests
+from .migrations import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLE_MODULES,
@@ -43,14 +44,21 @@ from .migrations import (  # noqa: F401  (metadata, schema_info, MIGRATIONS: re-
     schema_version,
     too_new,
 )
+from .sqlite_file import (
+    BUSY_MS,
+    READONLY_OPTION,
+    broken_error,
+    is_broken,
+    is_read_only,
+    read_only_connect,
+    read_only_error,
+    setup,
+)
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "metadata", "normalize_url"]
 
-_WAL_PAGES = 4000
-_SQLITE_BUSY_MS = 60_000
 _PG_CONNECT_TIMEOUT_S = 10
 _PG_OPEN_LOCK = 0x6D6F64656C79  # pg_advisory_xact_lock key serializing schema creation ("modely")
-_READONLY = "modelyard_readonly"
 
 
 def _is_locked(e: BaseException) -> bool:
@@ -84,6 +92,8 @@ class Database:
         self._opened = False
         self._writer: Any = None  # SQLite file: the DBAPI connection of this process's writes (see run_fast)
         self._writer_pid = 0
+        self.file: str | None = None  # a SQLite store's database file
+        self.read_only = False  # a SQLite file that may be read but not written: writes are refused up front
         self._reader: Engine | None = None
         self._compiled: dict[Any, tuple[str, bool, dict[str, Any], Callable[[Any], tuple[Any, ...]]]] = {}
         try:
@@ -94,13 +104,17 @@ class Database:
                         f"store URL {url!r} is an in-memory SQLite database, which each connection sees empty; "
                         "use a file (sqlite:///path/modelyard.db) or a folder path"
                     )
+                plain = not parsed.database.startswith("file:")
+                self.file = os.path.abspath(os.path.expanduser(parsed.database)) if plain else parsed.database
+                self.read_only = plain and is_read_only(self.file)
+                extra = {"creator": read_only_connect(self.file)} if self.read_only else {}
                 self.engine = create_engine(
                     self.url, echo=echo,
-                    connect_args={"timeout": _SQLITE_BUSY_MS / 1000, "check_same_thread": False},
+                    connect_args={"timeout": BUSY_MS / 1000, "check_same_thread": False}, **extra,
                 )
-                _sqlite_setup(self.engine, durable=durable)
-                if os.name == "posix" and parsed.database and not parsed.database.startswith("file:"):
-                    self._lock_file = os.path.abspath(os.path.expanduser(parsed.database)) + "-writers.lock"
+                setup(self.engine, durable=durable, read_only=self.read_only)
+                if os.name == "posix" and plain:
+                    self._lock_file = self.file + "-writers.lock"
             else:
                 connect_args: dict[str, Any] = {}
                 if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
@@ -133,9 +147,17 @@ class Database:
             return self
         _declare_tables()
         version = self.read(lambda conn: schema_version(self.engine, conn))
-        if version is not None and version > SCHEMA_VERSION:
+        current = migrations.SCHEMA_VERSION  # read at call time: the migrations module owns it
+        if version is not None and version > current:
             raise too_new(self.safe_url, version)
-        if version != SCHEMA_VERSION or not self.read(self._has_all_tables):
+        if self.read_only and (version != current or not self.read(self._has_all_tables)):
+            raise StoreError(
+                f"the store at {self.file} is read-only and " + (
+                    "holds no modelyard store" if version is None else
+                    f"has schema version {version}, which this modelyard upgrades to {current} on first use (a "
+                    "write)") + "; open it once with write access, or copy it somewhere writable and use --store"
+            )
+        if version != current or not self.read(self._has_all_tables):
             self.run(self._create_or_migrate)
         self._opened = True
         return self
@@ -144,14 +166,16 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One atomic unit of work (commit on success, rollback on error); ``run`` also retries on lock conflicts."""
+        self.require_writable()
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except OperationalError as e:
-            raise self._map(e) from e
+        except DBAPIError as e:
+            self._raise(e)
 
     def run(self, fn: Callable[[Connection], Any], *, retries: int = 30) -> Any:
         """Run ``fn(conn)`` in one write transaction, retrying the whole function on lock conflicts."""
+        self.require_writable()
         attempt = 0
         while True:
             try:
@@ -167,6 +191,7 @@ class Database:
         which saves SQLAlchemy's transaction bookkeeping -- a third of a small write's time.
         Retries, the writer queue and error mapping are those of ``run``.
         """
+        self.require_writable()
         dbapi = self.engine.dialect.loaded_dbapi
         attempt = 0
         while True:
@@ -195,9 +220,7 @@ class Database:
             attempt += 1
             time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
             return attempt
-        if isinstance(error, OperationalError):
-            raise self._map(error) from error
-        raise error
+        self._raise(error)
 
     def _commit(self, conn: Any, fn: Callable[[Any], Any]) -> Any:
         try:
@@ -221,13 +244,14 @@ class Database:
     def read(self, fn: Callable[[Connection], Any]) -> Any:
         """Run ``fn(conn)`` in a read-only snapshot that does not wait for writers."""
         if self._reader is None:  # an engine view sharing the pool, with the options set once
-            options = {"isolation_level": "REPEATABLE READ"} if self.dialect == "postgresql" else {_READONLY: True}
+            options = ({"isolation_level": "REPEATABLE READ"} if self.dialect == "postgresql"
+                       else {READONLY_OPTION: True})
             self._reader = self.engine.execution_options(**options)
         try:
             with self._reader.connect() as conn, conn.begin():
                 return fn(conn)
-        except OperationalError as e:
-            raise self._map(e) from e
+        except DBAPIError as e:
+            self._raise(e)
 
     def first(self, stmt: Any, params: dict[str, Any]) -> dict[str, Any] | None:
         """The first row of one SELECT as a dict (None if no row): a fast path for hot single-statement reads.
@@ -238,8 +262,8 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 names, rows = self.fetch(conn, stmt, params, limit=1)
-        except OperationalError as e:
-            raise self._map(e) from e
+        except DBAPIError as e:
+            self._raise(e)
         return dict(zip(names, rows[0])) if rows else None
 
     def fetch(self, conn: Any, stmt: Any, params: dict[str, Any] | None = None, *,
@@ -281,11 +305,7 @@ class Database:
 
     def ping(self) -> None:
         """Raise StoreError if the database cannot be reached."""
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except (OperationalError, DBAPIError) as e:
-            raise self._map(e) from e
+        self.read(lambda conn: conn.execute(text("SELECT 1")))  # a reader's snapshot: no write lock, read-only too
 
     def dispose(self) -> None:
         """Close pooled connections (call in forked children and at exit)."""
@@ -350,9 +370,24 @@ class Database:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_OPEN_LOCK})
         create_or_migrate(self.engine, conn, self.safe_url)
 
+    def require_writable(self) -> None:
+        """Raise the read-only StoreError if this store may only be read (before work that would end in a write)."""
+        if self.read_only:
+            raise read_only_error(self.file or self.safe_url)
+
+    def _raise(self, e: DBAPIError) -> NoReturn:
+        """Raise our error for a driver error a user can fix (unreachable, locked, broken, read-only), else ``e``."""
+        if isinstance(e, OperationalError) or is_broken(e):
+            raise self._map(e) from e
+        raise e
+
     def _map(self, e: DBAPIError) -> StoreError:
         msg = str(e.orig) if e.orig is not None else str(e)
         msg = " ".join(msg.split())
+        if self.file is not None and is_broken(e):
+            return broken_error(self.file, e)
+        if self.file is not None and "readonly database" in msg.lower():
+            return read_only_error(self.file)
         if _is_locked(e):
             return StoreError(
                 f"the store at {self.safe_url} stayed locked by another process for too long; retry, or use "
@@ -376,33 +411,3 @@ def _declare_tables() -> None:
         except ModuleNotFoundError as e:
             if e.name != module:
                 raise
-
-
-def _sqlite_setup(engine: Engine, *, durable: bool) -> None:
-    """WAL, busy timeout, foreign keys; writers start with BEGIN IMMEDIATE so lock upgrades cannot deadlock.
-
-    ``synchronous=NORMAL`` (default) keeps every commit atomic and the store consistent when a
-    process or the OS crashes, but the last commits may roll back after a power loss;
-    ``durable`` selects ``FULL``: each commit is on disk before it returns (slower).
-    """
-    sync = "FULL" if durable else "NORMAL"
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN itself
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")  # first: switching to WAL may wait for a lock
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA synchronous={sync}")
-        # a checkpoint every 4,000 WAL pages (16 MiB) rather than SQLite's 1,000: a registration writes
-        # about a dozen pages, mostly the same ones again, and each checkpoint costs an fsync, so
-        # this cuts the checkpoint time of a burst of registrations by about 3x; the file is then cut back
-        cur.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES}")
-        cur.execute(f"PRAGMA journal_size_limit={_WAL_PAGES * 4096}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # readers take a deferred transaction: a WAL snapshot that never waits for a writer
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READONLY) else "BEGIN IMMEDIATE")

@@ -28,11 +28,12 @@ schema_info = Table(
     Column("value", String(2048), nullable=False),
 )
 
-# Version 1 was the first schema; 2 added model_versions.parent_id. To change it: bump SCHEMA_VERSION and add
+# Version 1 was the first schema; 2 added model_versions.parent_id; 3 model_versions.config_digest (the
+# checksum of everything a rebuild reads, computed for existing versions). To change it: bump SCHEMA_VERSION and add
 # MIGRATIONS[old] = fn(conn) that upgrades a store at version ``old`` to ``old + 1`` (it runs
 # inside the same transaction as the version bump, so a failed migration changes nothing).
 # Tables that are merely new need no migration: ``open`` creates missing tables.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v1_versions_carry_their_parent(conn: Connection) -> None:
@@ -46,7 +47,33 @@ def _v1_versions_carry_their_parent(conn: Connection) -> None:
     ))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_versions_carry_their_parent}
+def _v2_versions_carry_their_config_digest(conn: Connection) -> None:
+    """Version 3: ``model_versions.config_digest``, computed here for every existing version.
+
+    From then on a load refuses a version whose stored config no longer matches it. A row whose
+    JSON cannot be read any more keeps a NULL digest, and loading it says the record is damaged.
+    """
+    from .version_tables import rebuild_digest, version_from_values  # they declare tables on ``metadata``
+
+    if not inspect(conn).has_table("model_versions"):
+        return
+    if "config_digest" not in {c["name"] for c in inspect(conn).get_columns("model_versions")}:
+        conn.execute(text("ALTER TABLE model_versions ADD COLUMN config_digest VARCHAR(64)"))
+    rows = conn.execute(text(
+        "SELECT v.*, d.payload FROM model_versions v JOIN model_version_data d ON d.id = v.id"
+    )).mappings().all()
+    for row in rows:
+        try:
+            digest = rebuild_digest(version_from_values(row, row["parent_id"], ()))
+        except StoreError:
+            continue
+        conn.execute(text("UPDATE model_versions SET config_digest = :d WHERE id = :id"), {"d": digest, "id": row["id"]})
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _v1_versions_carry_their_parent,
+    2: _v2_versions_carry_their_config_digest,
+}
 
 # modules declaring tables on ``metadata``; ``open`` imports them so a store always has all tables
 TABLE_MODULES = ("modelyard.store.versions", "modelyard.store.trials", "modelyard.store.comparisons")

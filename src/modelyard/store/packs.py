@@ -172,15 +172,16 @@ class PackStore:
             self._refresh(full=True)
             return sorted((d.hex(), e.time_ns / 1e9) for d, e in self._entries.items() if e.length != _DELETED)
 
-    def known(self, digest: str) -> bool:
+    def known(self, digest: str, *, fresh: bool = False) -> bool:
         """Whether ``digest`` is a live packed blob: from memory when it is not, else confirmed by the newest entries.
 
         (Another process may have deleted it since, and a compaction drops the bytes of a deleted blob
-        even when a re-use names them meanwhile; ``put`` then appends the bytes again.)
+        even when a re-use names them meanwhile; ``put`` then appends the bytes again.) ``fresh``:
+        read every index up to its end even when memory says the blob is not there.
         """
         raw_digest = bytes.fromhex(digest)
         with self._lock:
-            if self._find(raw_digest, refresh=False) is None:
+            if not fresh and self._find(raw_digest, refresh=False) is None:
                 return False
             self._refresh()
             return self._find(raw_digest, refresh=False) is not None
@@ -328,6 +329,9 @@ class PackStore:
     def _add_entry(self, w: _Writer, raw_digest: bytes, entry: _Entry) -> None:
         body = _BODY.pack(raw_digest, entry.pack, entry.offset, entry.length, entry.time_ns)
         _write_all(w.idx_fd, body + zlib.crc32(body).to_bytes(4, "little"), w.idx_size)
+        name = w.pack.hex()
+        if self._read_upto.get(name) == w.idx_size:  # read up to here: no need to read our own entry back
+            self._read_upto[name] = w.idx_size + _ENTRY.size
         w.idx_size += _ENTRY.size
         if self.fsync:
             os.fsync(w.idx_fd)

@@ -4,7 +4,8 @@ Tables (declared on ``db.metadata``)::
 
     model_names         name PK, next_number       per-name counter: numbers come from the database
     model_versions      id PK, name, number, ...   immutable but for parent_id (a copy of the lineage's, for
-                                                   listings); UNIQUE(name, number); what listings read
+                                                   listings); UNIQUE(name, number); what listings read;
+                                                   config_digest: see ``rebuild_digest``
     model_version_data  id PK, payload          the immutable payload (params, metrics, history, schema,
                                                    ... as one JSON object), 1:1
     model_lineage       child_id PK, parent_id, diff, retrained, via
@@ -15,10 +16,17 @@ Tables (declared on ``db.metadata``)::
 
 JSON columns hold canonical JSON (sorted keys, NaN as null), written by ``dumps``; orjson writes and
 reads it when installed (a dependency), the standard library otherwise, with the same values.
+
+Every byte a prediction depends on is checksummed: the weights by their artifact's sha256, and
+everything else a rebuild reads (family, hyperparameters, schema with its columns, categories and
+class labels, the model config with its encodings, and the artifact digest itself: exactly
+``Version.predictor_config()`` plus ``artifact``) by ``config_digest``, the sha256 of their canonical
+JSON, written with the row and checked by the registry before it rebuilds a model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,7 +51,7 @@ try:  # several times faster than the standard library at the payloads of a regi
 except ImportError:  # pragma: no cover - the json module gives the same values
     _orjson = None
 
-from ..errors import StoreError
+from ..errors import CorruptArtifactError, StoreError
 from ..records.training import EpochLog, FitConfig
 from ..records.versions import LineageEdge, Version, VersionSummary
 from ..schema import Schema
@@ -54,9 +62,11 @@ _new = object.__new__
 __all__ = [
     "PAYLOAD_FIELDS",
     "alias_history",
+    "damaged_row",
     "dumps",
     "edge_from_row",
     "encode_version",
+    "fields_digest",
     "group_pairs",
     "loads",
     "model_aliases",
@@ -66,6 +76,7 @@ __all__ = [
     "model_versions",
     "param_diff",
     "payload_params",
+    "rebuild_digest",
     "summary_from_row",
     "version_from_row",
     "version_from_values",
@@ -109,6 +120,8 @@ model_versions = Table(
     # the current parent, copied from ``model_lineage`` in the same transactions (registration and a
     # forced delete's re-parenting), so a listing reads one table instead of joining the lineage
     Column("parent_id", String(64)),
+    # sha256 of everything a rebuild reads (``rebuild_digest``), checked on every load; schema version 3
+    Column("config_digest", String(64)),
     UniqueConstraint("name", "number", name="uq_model_versions_name_number"),
 )
 
@@ -270,17 +283,51 @@ def version_from_row(row: Mapping[str, Any]) -> Version:
 
 
 def version_from_values(r: Mapping[str, Any], parent_id: str | None, aliases: tuple[str, ...]) -> Version:
-    """A Version from the values of its two rows (``tags`` and ``payload`` still JSON)."""
-    p = _loads(r["payload"])
-    return Version(
-        id=r["id"], name=r["name"], number=int(r["number"]), family=r["family"], params=p["params"],
-        fit_config=FitConfig.from_dict(p["fit_config"]), metrics=p["metrics"],
-        history=tuple(EpochLog.from_dict(h) for h in p["history"]), schema=Schema.from_dict(p["data_schema"]),
-        fingerprint=r["fingerprint"], seed=int(r["seed"]), library_versions=p["library_versions"],
-        parent_id=parent_id, artifact=r["artifact"], artifact_size=int(r["artifact_size"]),
-        created_at=float(r["created_at"]), creator=r["creator"], tags=loads(r["tags"]), description=r["description"],
-        source=r["source"], split=p["split"], links=p["links"], model_config=p["model_config"], aliases=aliases,
+    """A Version from the values of its two rows (``tags`` and ``payload`` still JSON).
+
+    A row whose JSON no longer parses or lacks a field raises ``damaged_row``'s error.
+    """
+    try:
+        p = _loads(r["payload"])
+        return Version(
+            id=r["id"], name=r["name"], number=int(r["number"]), family=r["family"], params=p["params"],
+            fit_config=FitConfig.from_dict(p["fit_config"]), metrics=p["metrics"],
+            history=tuple(EpochLog.from_dict(h) for h in p["history"]), schema=Schema.from_dict(p["data_schema"]),
+            fingerprint=r["fingerprint"], seed=int(r["seed"]), library_versions=p["library_versions"],
+            parent_id=parent_id, artifact=r["artifact"], artifact_size=int(r["artifact_size"]),
+            created_at=float(r["created_at"]), creator=r["creator"], tags=loads(r["tags"]),
+            description=r["description"], source=r["source"], split=p["split"], links=p["links"],
+            model_config=p["model_config"], aliases=aliases, config_digest=r.get("config_digest"),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSON decode errors are ValueErrors
+        raise damaged_row(r.get("id"), f"{type(e).__name__}: {e}") from e
+
+
+def damaged_row(version_id: Any, why: str) -> CorruptArtifactError:
+    """The error for a version whose stored record was changed or damaged (restore the database)."""
+    who = f"version {str(version_id)[:12]}" if version_id else "a version"
+    return CorruptArtifactError(
+        f"the stored record of {who} is damaged ({why[:200]}); the database was changed outside modelyard or "
+        "corrupted: restore the store's database from a backup, or delete the version and register it again"
     )
+
+
+def rebuild_digest(version: Version) -> str:
+    """sha256 of the canonical JSON of everything a rebuild of ``version`` reads: its predictor config and artifact."""
+    return hashlib.sha256(dumps({"artifact": version.artifact, "config": version.predictor_config()}).encode()).hexdigest()
+
+
+def fields_digest(fields: Mapping[str, Any]) -> str:
+    """``rebuild_digest`` of the version a registration's ``fields`` will read back as, without building it.
+
+    The parts a rebuild reads go through JSON once (as they will through the payload) and the
+    schema through its record, exactly as ``version_from_values`` and ``predictor_config`` take them.
+    """
+    parts = _loads(dumps({"params": fields["params"], "model_config": fields["model_config"],
+                          "data_schema": fields["data_schema"]}))
+    config = {**parts["model_config"], "family": fields["family"], "params": parts["params"],
+              "schema": Schema.from_dict(parts["data_schema"]).to_dict()}
+    return hashlib.sha256(dumps({"artifact": fields["artifact"], "config": config}).encode()).hexdigest()
 
 
 def encode_version(fields: Mapping[str, Any]) -> tuple[dict[str, Any], str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, literal_column, select, text, update
@@ -20,11 +20,13 @@ from ..errors import LineageError, NotFoundError
 from ..records.versions import AliasMove, Deletion, Lineage, LineageEdge, Version, VersionSummary
 from . import refs
 from .db import Database
+from .gc_lock import WeightsCollected, hold_shared
 from .version_tables import (
     alias_history,
     dumps,
     edge_from_row,
     encode_version,
+    fields_digest,
     group_pairs,
     loads,
     model_aliases,
@@ -152,15 +154,24 @@ class VersionStore:
         ).returning(model_names.c.next_number)
 
     # --- writes ---------------------------------------------------------------------------
-    def create(self, fields: Mapping[str, Any], *, parent: str | None, retrained: bool) -> Version:
-        """Insert a version of ``fields["name"]`` numbered by the database, with its lineage row."""
+    def create(self, fields: Mapping[str, Any], *, parent: str | None, retrained: bool,
+               blob_present: Callable[[str], bool] | None = None) -> Version:
+        """Insert a version of ``fields["name"]`` numbered by the database, with its lineage row.
+
+        ``blob_present(digest)`` is asked inside the transaction, under the gc lock (``gc_lock.py``):
+        when it says the version's blob is gone, nothing is inserted and ``WeightsCollected`` is raised.
+        """
         row, payload = encode_version(fields)
         parent_id = parent if parent is None or _FULL_ID.match(parent) else self.resolve(parent).id
+        row["config_digest"] = fields_digest(fields)  # what a load of this version will compute again
 
         def txn(conn: Any) -> Version:
             # the whole transaction on the DBAPI fast path: a registration is four small statements,
             # and SQLAlchemy's per-statement and per-transaction work would cost more than SQLite's
             fetch = self.db.fetch
+            hold_shared(self.db, conn)  # see gc_lock.py
+            if blob_present is not None and not blob_present(row["artifact"]):
+                raise WeightsCollected(f"artifact {row['artifact']} was removed by gc before the version was recorded")
             now = round(time.time(), 6)  # microseconds: what the ISO form in to_dict keeps
             diff: dict[str, Any] = {}
             if parent_id is not None:

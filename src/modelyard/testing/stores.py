@@ -22,7 +22,7 @@ fails with an error naming the version and the artifact; a branch shares its par
 ancestors/descendants come in order; aliases move atomically with a complete history; rollback
 obeys rollback(v) = parent(v), refuses roots and non-ancestors; delete is refused with children
 or aliases and, forced, re-parents children and drops aliases on the record; ``gc`` removes only
-unreferenced artifacts.
+unreferenced artifacts, and a gc between a registration's blob and its row cannot lose the weights.
 
 The results these checks register, and the worker of the multi-process tests, are in
 ``modelyard.testing.results``.
@@ -368,11 +368,34 @@ def _reg_gc_keeps_referenced(make: Callable[[], Any], res: Callable[[], Any]) ->
     reg.load_model("m/1")
 
 
+def _reg_gc_racing_a_registration_loses_nothing(make: Callable[[], Any], res: Callable[[], Any]) -> None:
+    """A gc that removes the blob after a registration wrote or re-used it, before its row: the bytes come back."""
+    reg, r = make(), res()
+    reg.delete(reg.register(r, "m").ref)  # the identical weights of a deleted version: stored, unreferenced
+    put = reg.artifacts.put
+    removed: list[list[str]] = []
+
+    def put_then_collect(data: bytes) -> str:
+        digest = put(data)
+        removed.append(reg.gc(older_than=0) if not removed else [])
+        return digest
+
+    reg.artifacts.put = put_then_collect
+    try:
+        v = reg.register(r, "m")
+    finally:
+        reg.artifacts.put = put
+    assert removed == [[v.artifact], []]  # removed once, so written again before the version was recorded
+    reg.load_model(v.ref)
+    assert reg.gc(older_than=0) == []
+
+
 _REGISTRY_CHECKS = (
     _reg_numbers_per_name_from_one, _reg_version_records_everything, _reg_ids_unique_weights_stored_once,
     _reg_refs_resolve, _reg_unknown_refs, _reg_ambiguous_prefix, _reg_load_model_predicts_identically,
     _reg_corrupt_or_missing_artifact_names_version, _reg_branch_shares_weights, _reg_branch_retrain_warm_starts,
     _reg_lineage_walks, _reg_aliases_and_history, _reg_rollback_law, _reg_delete_rules, _reg_gc_keeps_referenced,
+    _reg_gc_racing_a_registration_loses_nothing,
 )
 
 

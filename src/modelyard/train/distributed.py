@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -208,8 +209,12 @@ def _null() -> Iterator[None]:
     yield
 
 
+_SOURCE_REF = re.compile(r"\[[^\]\s]*\.(?:cc|cpp|cxx|c|h|hpp):\d+\]\s*")  # gloo's "[../gloo/pair.cc:534] "
+
+
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
+    """The first line of a collective's error, without the C++ source locations gloo and c10d prefix."""
+    text = [ln for ln in (_SOURCE_REF.sub("", ln).strip() for ln in str(e).strip().splitlines()) if ln]
     return text[0][:300] if text else type(e).__name__
 
 

@@ -6,7 +6,9 @@ worker, and starts ``python -m modelyard.train.launch RUN_DIR`` in its own proce
 worker runs ``spec.json``'s target function; failures are recorded as ``error-RANK.json``. When
 any worker fails, the launcher waits briefly for the others' reports, kills every process group
 (nothing is left behind), and raises one ``DistributedError`` naming the rank that failed first
-and its message. A worker whose heartbeat stops (frozen process) is caught the same way.
+and its message. A worker whose heartbeat stops for the whole ``--dist-timeout`` (a frozen or
+suspended process: SIGSTOP, swapped out) is named the same way, within the timeout plus the
+heartbeat interval: every live rank's watchdog thread writes one at least every second.
 Rank 0 can stream epoch logs to the launcher, which runs the caller's callbacks and answers
 whether to stop, and send it one-line announcements (what it is training on) to show.
 """
@@ -33,6 +35,7 @@ from ..errors import DistributedError, ModelyardError, ParamError
 __all__ = ["announce", "control_callback", "free_port", "launch"]
 
 _GRACE = 3.0  # seconds to collect the other ranks' reports after the first failure
+_FROZEN_GRACE = 0.3  # after a silent rank is found: its peers are healthy, there is nothing to wait for
 _KIND_ORDER = {"crash": 0, "hang": 1, "exit": 2, "frozen": 3, "peer": 4}
 
 
@@ -150,7 +153,7 @@ def _supervise(
     procs: list[subprocess.Popen], rd: Path, timeout: float, started: float, ctrl: _Control | None,
     callbacks: Sequence[Callable[[Any], bool | None]],
 ) -> None:
-    stale_after = timeout + 10.0
+    not_started_after = timeout + 70.0
     while True:
         if ctrl is not None:
             ctrl.serve(callbacks, wait=0.05)
@@ -160,21 +163,32 @@ def _supervise(
         if all(c == 0 for c in codes):
             return
         if any(c not in (None, 0) for c in codes):
-            _fail(procs, rd)
+            _fail(procs, rd, timeout)
         now = time.monotonic()
         for rank, p in enumerate(procs):
             if p.poll() is not None:
                 continue
-            hb = rd / f"heartbeat-{rank}"
-            if hb.exists():
-                age = time.time() - hb.stat().st_mtime
-                if age > stale_after:
-                    _write_frozen(rd, rank, f"rank {rank} stopped responding: no heartbeat for {age:.0f} s "
-                                            f"(its process is frozen); the timeout is {timeout:g} s")
-                    _fail(procs, rd)
-            elif now - started > stale_after + 60.0:
+            age = _silence(rd, rank)
+            if age is not None and age > timeout:
+                _write_frozen(rd, rank, _frozen_message(rank, age, timeout))
+                _fail(procs, rd, timeout, grace=_FROZEN_GRACE)
+            elif age is None and now - started > not_started_after:
                 _write_frozen(rd, rank, f"rank {rank} did not start within {now - started:.0f} s; check its log")
-                _fail(procs, rd)
+                _fail(procs, rd, timeout)
+
+
+def _silence(rd: Path, rank: int) -> float | None:
+    """Seconds since ``rank`` last wrote its heartbeat, or None before its first."""
+    try:
+        return time.time() - (rd / f"heartbeat-{rank}").stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _frozen_message(rank: int, age: float, timeout: float) -> str:
+    return (f"rank {rank} stopped responding (no heartbeat for {age:.0f} s, the --dist-timeout is {timeout:g} s): "
+            "its process is frozen or suspended (e.g. SIGSTOP, or swapped out); check that process or machine, "
+            "or raise --dist-timeout")
 
 
 def _write_frozen(rd: Path, rank: int, message: str) -> None:
@@ -183,16 +197,24 @@ def _write_frozen(rd: Path, rank: int, message: str) -> None:
     write_error(rd, rank, "frozen", "DistributedError", message)
 
 
-def _fail(procs: list[subprocess.Popen], rd: Path) -> None:
-    """Collect reports for a moment, kill everything, raise one error naming the first failure."""
-    end = time.monotonic() + _GRACE
+def _fail(procs: list[subprocess.Popen], rd: Path, timeout: float, grace: float = _GRACE) -> None:
+    """Collect reports for a moment, kill everything, raise one error naming the first failure.
+
+    A rank still alive but silent for the whole timeout is named as frozen, ahead of the peers
+    that lost contact with it (a suspended process writes no report of its own).
+    """
+    end = time.monotonic() + grace
     while time.monotonic() < end and any(p.poll() is None for p in procs):
         if any(
             p.poll() not in (None, 0) and not (rd / f"error-{r}.json").exists() for r, p in enumerate(procs)
-        ) and time.monotonic() > end - _GRACE + 0.5:
+        ) and time.monotonic() > end - grace + min(0.5, grace):
             break  # a rank died without a report (signal): no point in waiting longer
         time.sleep(0.05)
     codes = [p.poll() for p in procs]
+    for rank, code in enumerate(codes):
+        age = _silence(rd, rank) if code is None else None
+        if age is not None and age > timeout and not (rd / f"error-{rank}.json").exists():
+            _write_frozen(rd, rank, _frozen_message(rank, age, timeout))
     _kill_all(procs)
     reports = []
     for rank, code in enumerate(codes):

@@ -4,7 +4,8 @@ A study owns a search space, a direction and its trials. ``ask`` claims the next
 atomically from the store (the optimizer sees every finished and running trial, of every
 worker); ``tell`` records its end. ``optimize`` loops ask -> objective -> tell on
 ``n_workers`` threads until the study's trial budget, a wall-clock timeout or a target value
-is reached. While a trial runs, a background thread refreshes its heartbeat; a trial whose
+is reached (``running.py``; with ``trial_timeout`` each trial runs in a process that can be
+ended, ``isolation.py``). While a trial runs, a background thread refreshes its heartbeat; a trial whose
 heartbeat stops (its process was killed) is marked failed by the next claim of any worker,
 and its slot is reused. Values are stored as the objective returns them; the optimizer and
 pruners, which minimize, see them negated when the study maximizes.
@@ -13,6 +14,7 @@ pruners, which minimize, see them negated when the study maximizes.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -25,10 +27,11 @@ import numpy as np
 from ..errors import StudyError
 from ..records.trials import StudyInfo, Trial, TrialState
 from ..store.trialstore import INTERRUPTED_REASON, MemoryTrialStore, TrialStore, check_study_name
-from .trial import ActiveTrial, TrialPruned, as_value
 from .optimizers import Optimizer, TrialView, get_optimizer
 from .pruners import Pruner, get_pruner
+from .running import OptimizeRun
 from .space import SearchSpace
+from .trial import ActiveTrial, TrialPruned, as_value
 
 __all__ = ["ActiveTrial", "Study", "TrialPruned", "open_trial_store"]
 
@@ -317,41 +320,39 @@ class Study:
         target: float | None = None,
         catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         callbacks: Sequence[Callable[[Study, Trial], Any]] = (),
+        trial_timeout: float | None = None,
     ) -> None:
         """Run trials until the study holds ``n_trials`` trials, ``timeout`` seconds pass or ``target`` is reached.
 
         ``fn`` gets the running trial, which reads like the params dict (``fn(params)``
         works) and offers ``report``/``should_prune``; it returns the value. ``n_trials`` is
         the study's total budget: trials already in it (from earlier runs, other processes or
-        machines) count, so a resumed study runs only the remainder. Trials still running at
-        the timeout finish. Exceptions in ``catch`` (and NaN or non-numeric returns) mark the
-        trial failed and the study goes on; others stop it. Ctrl-C stops it and leaves it resumable.
+        machines) count, so a resumed study runs only the remainder. Exceptions in ``catch``
+        (and NaN or non-numeric returns) mark the trial failed and the study goes on; others
+        stop it. Ctrl-C stops it and leaves it resumable.
+
+        ``timeout`` bounds the whole call: at the deadline no trial starts and running ones see
+        ``should_prune() == True``; 2 s later (``running.STOP_GRACE_S``) those still running are
+        stopped and failed, and the call returns. ``trial_timeout`` limits each trial: it runs
+        in a process of its own (forked; spawned where fork is missing, so ``fn`` must pickle
+        there), which is ended when it outlives the limit, and the trial is failed with the
+        reason; every exception it raises fails just that trial. Without it, a trial runs on a
+        thread, which nothing can end (see ``tune/running.py``).
         """
         for label, v, low in (("n_trials", n_trials, 1), ("n_workers", n_workers, 1)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low):
                 raise StudyError(f"{label} must be an int >= {low}, got {v!r}; e.g. {label}=20")
-        if timeout is not None and not timeout > 0:
-            raise StudyError(f"timeout must be > 0 seconds, got {timeout!r}; e.g. timeout=600")
+        for label, v in (("timeout", timeout), ("trial_timeout", trial_timeout)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))
+                                  or not math.isfinite(v) or not v > 0):
+                raise StudyError(f"{label} must be a finite number of seconds > 0 (or None: no limit), got {v!r}; "
+                                 f"e.g. {label}=600")
         if not callable(fn):
             raise StudyError(f"the objective must be callable, got {type(fn).__name__}; pass fn(params) -> float")
         self._stop.clear()
-        run = _Run(self, fn, n_trials, timeout, target, catch if isinstance(catch, tuple) else (catch,), callbacks)
-        threads = [threading.Thread(target=run.loop, name=f"{self.name}-worker-{i}", daemon=True)
-                   for i in range(1, n_workers)]
-        for t in threads:
-            t.start()
-        try:
-            run.loop()
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
-        except BaseException:
-            run.interrupted = True
-            self._stop.set()
-            self._abandon_active()
-            raise
-        if run.error is not None:
-            raise run.error
+        run = OptimizeRun(self, fn, n_trials, timeout, target, catch if isinstance(catch, tuple) else (catch,),
+                          callbacks, trial_timeout)
+        run.run(n_workers)
 
     def _abandon_active(self) -> None:
         """Give back the slots of this process's running trials (Ctrl-C): failed, uncounted, so a resume reruns them."""
@@ -370,86 +371,3 @@ class Study:
                 self.tell(n, state=TrialState.FAILED, error=INTERRUPTED_REASON)
             except StudyError:
                 pass
-
-
-class _Run:
-    """One ``optimize`` call: the stop conditions and the loop every worker thread runs."""
-
-    def __init__(self, study: Study, fn: Callable, n_trials: int | None, timeout: float | None,
-                 target: float | None, catch: tuple[type[BaseException], ...], callbacks: Sequence[Callable]):
-        self.study, self.fn, self.n_trials, self.target, self.catch, self.callbacks = (
-            study, fn, n_trials, target, catch, callbacks)
-        self.deadline = time.monotonic() + timeout if timeout is not None else None
-        self.interrupted = False
-        self.error: BaseException | None = None
-
-    def _reached_target(self) -> bool:
-        if self.target is None:
-            return False
-        best = self.study.info.best_value
-        return best is not None and self.study._sign * best <= self.study._sign * self.target
-
-    def _should_stop(self) -> bool:
-        s = self.study
-        return (s._stop.is_set() or (self.deadline is not None and time.monotonic() >= self.deadline)
-                or self._reached_target())
-
-    def loop(self) -> None:
-        """Claim and run trials until a stop condition holds."""
-        s = self.study
-        poll = min(1.0, s.grace_period / 4)
-        try:
-            while not self._should_stop():
-                trial = s._claim(self.n_trials)
-                if trial is None:
-                    # budget full; in a shared study a running trial may still die and give its slot back
-                    if s._store.shared and s.info.counts.get(TrialState.RUNNING.value, 0) > 0:
-                        s._stop.wait(poll)
-                        continue
-                    return
-                self._run_one(trial)
-        except BaseException as e:
-            if threading.current_thread() is threading.main_thread():
-                raise
-            self.error = e
-            s._stop.set()
-
-    def _run_one(self, trial: ActiveTrial) -> None:
-        s = self.study
-        try:
-            raw = self.fn(trial)
-        except TrialPruned as e:
-            if self.interrupted:
-                self._finish(trial, TrialState.FAILED, None, INTERRUPTED_REASON)
-            else:
-                reason = trial.prune_reason or (str(e) or f"pruned by the objective at step {trial.last_step}")
-                self._finish(trial, TrialState.PRUNED, trial.last_value, reason)
-            return
-        except self.catch as e:
-            reason = f"{type(e).__name__}: {e}"
-            log.warning("trial %d of study %r failed: %s", trial.number, s.name, reason)
-            self._finish(trial, TrialState.FAILED, None, reason)
-            return
-        except BaseException as e:
-            if isinstance(e, (KeyboardInterrupt, SystemExit)):
-                self._finish(trial, TrialState.FAILED, None, INTERRUPTED_REASON)
-            else:
-                self._finish(trial, TrialState.FAILED, None, f"{type(e).__name__}: {e}")
-            raise
-        value, err = as_value(raw)
-        if err is not None:
-            log.warning("trial %d of study %r failed: %s", trial.number, s.name, err)
-            self._finish(trial, TrialState.FAILED, None, err)
-        else:
-            self._finish(trial, TrialState.COMPLETE, value, None)
-
-    def _finish(self, trial: ActiveTrial, state: TrialState, value: float | None, reason: str | None) -> None:
-        s = self.study
-        try:
-            record = s.tell(trial, value, state=state, error=reason) if state is not TrialState.COMPLETE \
-                else s.tell(trial, value)
-        except StudyError as e:  # failed by another worker after a missed heartbeat: its result is dropped
-            log.warning("result of trial %d of study %r discarded: %s", trial.number, s.name, e)
-            return
-        for cb in self.callbacks:
-            cb(s, record)

@@ -33,8 +33,8 @@
     if (opts.json !== undefined) { opts.body = JSON.stringify(opts.json); opts.headers["Content-Type"] = "application/json"; }
     if (token()) opts.headers["Authorization"] = "Bearer " + token();
     let r = await fetch(path, opts);
-    if (r.status === 401 && opts.method && opts.method !== "GET") {
-      const t = window.prompt("This server needs its access token for changes (see the ui-token file in the store folder):");
+    if (r.status === 401) {
+      const t = window.prompt("This server needs its access token (see the ui-token file in the store folder):");
       if (t) { sessionStorage.setItem("modelyard-token", t.trim()); opts.headers["Authorization"] = "Bearer " + t.trim(); r = await fetch(path, opts); }
     }
     let body = null;
