@@ -18,6 +18,7 @@ from ..data.encode import DEFAULT_UNKNOWN, as_matrix
 from ..data.impute import Imputer, missing_counts
 from ..data.validate import describe_counts
 from ..errors import DataError, ModelError
+from ..records.jsonsafe import jsonable
 from ..schema import Schema, Task
 from .encoding import Encoder
 
@@ -34,13 +35,6 @@ def is_statistic(name: str) -> bool:
     """Whether the state array ``name`` holds preprocessing statistics (scaling, imputation), not weights."""
     return name.startswith((STATISTIC_PREFIX, IMPUTE_PREFIX))
 
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 class Predictor:
@@ -89,7 +83,7 @@ class Predictor:
 
     def get_params(self) -> dict[str, Any]:
         """The model's hyperparameters (JSON-safe)."""
-        return {k: _jsonable(v) for k, v in self.model.get_params().items()}
+        return {k: jsonable(v) for k, v in self.model.get_params().items()}
 
     @property
     def takes_missing(self) -> bool:

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError, ParamError
+from ..records.jsonsafe import jsonable
 from ..records.training import FitConfig
 from ..schema import Task
 
@@ -176,7 +177,7 @@ def check_state_round_trip(cls: type, case: Case, params: Mapping[str, Any], con
         assert v.dtype.kind in "biuf", f"state[{k!r}] has dtype {v.dtype}; only numeric arrays can be stored"
     blob = save({k: np.ascontiguousarray(v) for k, v in state.items()})
     loaded = load(blob)
-    stored_params = json.loads(json.dumps(_jsonable(model.get_params())))
+    stored_params = json.loads(json.dumps(jsonable(model.get_params())))
     again = type(model).from_state(stored_params, loaded, task=case.task, n_classes=case.n_classes)
     assert np.array_equal(np.asarray(model.predict(X)), np.asarray(again.predict(X))), (
         "the model rebuilt from state() predicts differently"
@@ -203,7 +204,7 @@ def check_missing_values(cls: type, case: Case, params: Mapping[str, Any], confi
     assert pred.shape == (len(X),), f"predict on rows with NaN returned shape {pred.shape}"
     if case.task is Task.REGRESSION:
         assert np.isfinite(pred).all(), "predictions on rows with NaN must be finite"
-    again = type(model).from_state(json.loads(json.dumps(_jsonable(model.get_params()))), model.state(),
+    again = type(model).from_state(json.loads(json.dumps(jsonable(model.get_params()))), model.state(),
                                    task=case.task, n_classes=case.n_classes)
     assert np.array_equal(pred, np.asarray(again.predict(X))), "the rebuilt model predicts differently on NaN rows"
 
@@ -359,12 +360,3 @@ def check_model(family: str | type, **kwargs: Any) -> None:
         except AssertionError as e:
             raise AssertionError(f"{_name(_family(family))} fails contract check {name}: {e}") from e
 
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (tuple, list)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v

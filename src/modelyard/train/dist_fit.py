@@ -28,6 +28,7 @@ from ..models.forest import RandomForest
 from ..models.glm import MINIBATCH_SOLVERS, LinearModel
 from ..models.predictor import Predictor
 from ..models.torch_base import TorchModel
+from ..records.jsonsafe import jsonable
 from ..records.training import EpochLog, FitConfig
 from ..schema import Schema
 from .aggregate import Shard, TreeUnion, fold, tree_counts
@@ -282,7 +283,7 @@ def train_distributed(
                 np.save(rd / f"{name}.{r}.X.npy", np.ascontiguousarray(part.X[a:b]), allow_pickle=False)
                 np.save(rd / f"{name}.{r}.y.npy", np.ascontiguousarray(part.y[a:b]), allow_pickle=False)
         payload = {
-            "family": model, "params": _jsonable(full), "schema": dataset.schema.to_dict(), "config": config.to_dict(),
+            "family": model, "params": jsonable(full), "schema": dataset.schema.to_dict(), "config": config.to_dict(),
             "aggregate": aggregate, "sync_every": sync_every, "sizes": sizes, "timeout": timeout,
             "checkpoint_every": checkpoint_every, "resume": resume, "key": key,
             "checkpoint_dir": str(Path(checkpoint_dir).resolve()) if checkpoint_dir is not None else None,
@@ -299,15 +300,6 @@ def train_distributed(
                           res["best_epoch"], res["stop_reason"], res["extra"])
     return _result(outcome, model, config, dataset.schema, dataset.fingerprint, config.seed, record, dataset.source)
 
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (tuple, list)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def _preload(family: str) -> None:
@@ -345,7 +337,7 @@ def _api_rank(payload: Mapping[str, Any]) -> None:
         "best_epoch": out.best_epoch, "stop_reason": out.stop_reason, "extra": out.extra,
     }
     tmp = rd / "result.json.tmp"
-    tmp.write_text(json.dumps(_jsonable(result)))
+    tmp.write_text(json.dumps(jsonable(result)))
     os.replace(tmp, rd / "result.json")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import TrainingError
+from ..records.jsonsafe import jsonable
 from ..records.training import EpochLog, FitConfig
 from ..schema import Schema
 from .distributed import DEFAULT_TIMEOUT, RankContext
@@ -121,15 +122,6 @@ _RESULT = "result.json"
 _WEIGHTS = "model.safetensors"
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (tuple, list)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
 
 def save_result(run_dir: Path, result: TrainResult) -> None:
     """Write ``result`` (predictor config and weights, metrics, provenance) into ``run_dir``, atomically."""
@@ -138,7 +130,7 @@ def save_result(run_dir: Path, result: TrainResult) -> None:
     save_file({k: np.ascontiguousarray(v) for k, v in result.model.state().items()}, str(run_dir / _WEIGHTS))
     body = {**result.to_dict(), "predictor": result.model.config()}
     tmp = run_dir / (_RESULT + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(body)))
+    tmp.write_text(json.dumps(jsonable(body)))
     os.replace(tmp, run_dir / _RESULT)
 
 

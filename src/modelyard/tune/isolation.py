@@ -3,8 +3,8 @@
 A Python thread cannot be stopped from outside, so a trial with a time limit runs in a child
 process (forked where the platform can, so the objective and its data need no pickling;
 spawned elsewhere, where the objective must pickle). The child calls the objective with a
-``ChildTrial``, which reads like the trial's params and sends ``report`` and ``should_prune`` to
-the parent over a pipe as JSON lines; the parent answers from the real trial (the store, the
+trial (an ``ActiveTrial`` over ``ParentHost``) that sends ``report`` and ``should_prune`` to the
+parent over a pipe as JSON lines; the parent answers from the real trial (the store, the
 pruner, the study's stop flag) and ends the child when the trial outlives its limit or the
 study's deadline: SIGTERM, then SIGKILL a second later. On Linux the child also dies with the
 thread that started it, so a killed worker leaves no orphan trial behind.
@@ -22,16 +22,16 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from ..errors import StudyError
+from ..records.trials import Trial, TrialState
 from .trial import ActiveTrial, TrialPruned, as_value
 
-__all__ = ["ChildTrial", "Outcome", "run_isolated"]
+__all__ = ["Outcome", "ParentHost", "run_isolated"]
 
 _POLL_S = 0.1
 _TERM_GRACE_S = 1.0  # after SIGTERM, before SIGKILL
@@ -46,46 +46,25 @@ class Outcome:
     reason: str | None = None
 
 
-class ChildTrial(Mapping[str, Any]):
-    """The trial as the objective sees it inside the child process: params, ``report``, ``should_prune``."""
+class ParentHost:
+    """The study as a trial in the child process sees it (a ``TrialHost``): reports and questions go to the parent.
 
-    def __init__(self, number: int, params: Mapping[str, Any], conn: Any):
-        self.number = number
-        self.params = dict(params)
-        self.prune_reason: str | None = None
-        self.last_step: int | None = None
-        self.last_value: float | None = None
+    The child's trial is an ordinary ``ActiveTrial`` over this host, so it checks and reads exactly as
+    a trial in the parent's process does.
+    """
+
+    def __init__(self, name: str, conn: Any):
+        self.name = name
         self._conn = conn
 
-    def __getitem__(self, key: str) -> Any:
-        return self.params[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.params)
-
-    def __len__(self) -> int:
-        return len(self.params)
-
-    def __repr__(self) -> str:
-        return f"ChildTrial(number={self.number}, params={self.params!r})"
-
-    def report(self, step: int, value: float) -> None:
-        """Record the intermediate value after ``step`` (sent to the parent, which stores it)."""
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise StudyError(f"report step must be an int >= 0, got {step!r}; pass the epoch number, e.g. 3")
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise StudyError(f"report value must be a number, got {value!r}; pass the validation metric as a float")
-        self.last_step, self.last_value = int(step), float(value)
+    def record_report(self, number: int, step: int, value: float) -> None:
+        """Send the intermediate value to the parent, which stores it."""
         _send(self._conn, {"kind": "report", "step": int(step), "value": float(value)})
 
-    def should_prune(self) -> bool:
-        """Whether to stop now (asks the parent: the pruner, the study stopping, a lost trial)."""
+    def prune_reason(self, trial: ActiveTrial) -> str | None:
+        """Ask the parent (the pruner, the study stopping, a lost trial)."""
         _send(self._conn, {"kind": "ask"})
-        reason = json.loads(self._conn.recv_bytes())["reason"]
-        if reason is None:
-            return False
-        self.prune_reason = self.prune_reason or reason
-        return True
+        return json.loads(self._conn.recv_bytes())["reason"]
 
 
 def run_isolated(fn: Callable[[Any], Any], trial: ActiveTrial, *, limit: float | None, deadline: float | None,
@@ -98,7 +77,7 @@ def run_isolated(fn: Callable[[Any], Any], trial: ActiveTrial, *, limit: float |
     """
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=True)
-    proc = ctx.Process(target=_child_main, args=(fn, trial.number, trial.params, child_conn, os.getpid()),
+    proc = ctx.Process(target=_child_main, args=(fn, trial.study.name, trial.number, trial.params, child_conn, os.getpid()),
                        name=f"modelyard-trial-{trial.number}", daemon=True)
     try:
         proc.start()
@@ -153,10 +132,12 @@ def _supervise(proc: Any, conn: Any, trial: ActiveTrial, started: float, limit: 
             return Outcome(kind, reason=message.get("reason"))
 
 
-def _child_main(fn: Callable[[Any], Any], number: int, params: Mapping[str, Any], conn: Any, parent: int) -> None:
+def _child_main(fn: Callable[[Any], Any], study: str, number: int, params: Mapping[str, Any], conn: Any,
+                parent: int) -> None:
     """The child process: run the objective once and send how it ended."""
     _die_with_parent(parent)
-    trial = ChildTrial(number, params, conn)
+    trial = ActiveTrial(ParentHost(study, conn), Trial(study=study, number=number, state=TrialState.RUNNING,
+                                                       params=dict(params)))
     try:
         raw = fn(trial)
     except TrialPruned as e:
