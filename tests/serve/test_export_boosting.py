@@ -77,8 +77,10 @@ def trees(predictor):
 
 
 def category_sets(predictor):
-    """The sizes of the category sets of every categorical split of the model."""
-    return [n for t in trees(predictor) for n in t.get("categories_sizes", [])]
+    """``(k, size)`` of every categorical split: its column's category count, how many categories it lists."""
+    levels = predictor.encoder.categorical_sizes()
+    return [(levels[t["split_indices"][i]], n) for t in trees(predictor)
+            for i, n in zip(t.get("categories_nodes", []), t.get("categories_sizes", []), strict=True)]
 
 
 # --- XGBoost's routing, as the export reads it ----------------------------------------------------------------
@@ -161,8 +163,9 @@ def test_a_warm_started_model_exports_its_parents_trees_and_its_own(task):
 def test_any_rows_score_alike_with_partition_and_one_vs_rest_splits(task):
     """Holes anywhere, unseen categories, all-missing rows: NaN follows each split's default, unseen goes left."""
     predictor, sess = fitted("plain", task)
-    sizes = category_sets(predictor)
-    assert 1 in sizes and max(sizes) > 1  # the 3-level column splits one-vs-rest, the 11-level one by partition
+    sets = category_sets(predictor)
+    assert (3, 1) in sets  # the 3-level column splits one-vs-rest, the 11-level one by partition: chains of the
+    assert {2 * n > k + 1 for k, n in sets if k == 11} == {True, False}  # listed codes, and of the others
     pool = frame(np.random.default_rng(11), 48, levels=(3, 11), task=task, missing=0.0).drop(columns="y")
     columns = list(pool.columns)
 
@@ -211,7 +214,7 @@ def test_any_gradient_boosting_model_on_any_table_exports_exactly(spec):
     predictor = train(f, spec["params"], seed=spec["seed"])
     if spec["warm"]:
         predictor = train(f, {}, seed=spec["seed"] + 1, init=predictor)
-    sizes = category_sets(predictor)
+    sizes = [n for _, n in category_sets(predictor)]
     stopped = predictor.model.stop_reason_ == "early_stopping"
     event(f"{spec['task']}, warm start: {spec['warm']}, early stopped: {stopped}")
     event(f"category sets: {'partition' if sizes and max(sizes) > 1 else 'one-vs-rest' if sizes else 'none'}")

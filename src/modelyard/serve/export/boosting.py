@@ -21,7 +21,11 @@ its own. Each tree's nodes become ensemble nodes the way XGBoost's predictor wal
   listed category ``c_1..c_m``: link ``j`` tests ``x_f == c_j``, true = the right child, false = the
   next link, and the last link's false branch is the left child. NaN equals nothing, so it runs down
   the chain to the left child, unless ``default_left`` is 0: then every link's missing flag is set
-  and NaN turns right at the first one. Codes are small integers, exact in float32;
+  and NaN turns right at the first one. Where more than half of the codes that can reach the node
+  (``0..k``: the encoding maps every unseen category to ``k``, which XGBoost sends left) are listed,
+  the chain lists the others instead (true = the left child, the last link's false branch the right
+  one, the missing flags set where ``default_left`` is 1), so no chain is longer than ``(k + 1) / 2``
+  links. Codes are small integers, exact in float32;
 - leaf: its weight (``split_conditions``, learning rate applied) added to margin ``tree_info[t]``.
 
 The margins start from the base margin (``base_score`` through the objective's ``ProbToMargin``:
@@ -79,8 +83,11 @@ class _Ensemble:
             self.targets[key].append(v)
 
 
-def _add_tree(out: _Ensemble, t: int, tree: dict[str, Any], margin: int, d: int) -> None:
-    """Tree ``t`` of XGBoost's JSON as ensemble nodes (the nodes reachable from its root), leaves to ``margin``."""
+def _add_tree(out: _Ensemble, t: int, tree: dict[str, Any], margin: int, levels: dict[int, int], d: int) -> None:
+    """Tree ``t`` of XGBoost's JSON as ensemble nodes (those reachable from its root), its leaves adding to ``margin``.
+
+    ``levels`` is ``{categorical feature: k}``: its codes reach the ensemble as ``0..k`` (``k`` unseen) or NaN.
+    """
     left, right = tree["left_children"], tree["right_children"]
     feature, cond, default_left = tree["split_indices"], tree["split_conditions"], tree["default_left"]
     split_type = tree.get("split_type") or [0] * len(left)
@@ -94,24 +101,27 @@ def _add_tree(out: _Ensemble, t: int, tree: dict[str, Any], margin: int, d: int)
         if left[i] == -1:
             out.leaf(t, i, margin, float(np.float32(cond[i])))
             continue
-        f = int(feature[i])
+        f, lo, hi, dl = int(feature[i]), int(left[i]), int(right[i]), bool(default_left[i])
         if not 0 <= f < d:
             raise ModelError(f"tree {t} of the gradient_boosting model splits on feature {f} of {d}; the model does "
                              "not match its schema, retrain it")
-        stack += [int(right[i]), int(left[i])]
+        stack += [hi, lo]
         if int(split_type[i]) == 0:
-            out.branch(t, i, f, "BRANCH_LT", float(np.float32(cond[i])), int(left[i]), int(right[i]),
-                       bool(default_left[i]))
+            out.branch(t, i, f, "BRANCH_LT", float(np.float32(cond[i])), lo, hi, dl)
             continue
-        chain = sorted(int(c) for c in listed.get(i, ()))
-        if not chain:
-            raise ModelError(f"tree {t} of the gradient_boosting model has a categorical split with no categories, "
-                             "which the export cannot read; use --format safetensors")
+        right_set = {int(c) for c in listed.get(i, ())}
+        k = levels.get(f, -1)
+        if not right_set <= set(range(k)):
+            raise ModelError(f"tree {t} of the gradient_boosting model splits feature {f} on categories its schema "
+                             "does not have; the model does not match its schema, retrain it")
+        if 2 * len(right_set) > k + 1 or not right_set:  # the shorter chain: the codes 0..k that go left
+            chain, true, end, nan_true = sorted(set(range(k + 1)) - right_set), lo, hi, dl
+        else:
+            chain, true, end, nan_true = sorted(right_set), hi, lo, not dl
         links = [i, *range(fresh, fresh + len(chain) - 1)]
         fresh += len(chain) - 1
         for j, (node, c) in enumerate(zip(links, chain, strict=True)):
-            false = links[j + 1] if j + 1 < len(links) else int(left[i])
-            out.branch(t, node, f, "BRANCH_EQ", float(c), int(right[i]), false, not default_left[i])
+            out.branch(t, node, f, "BRANCH_EQ", float(c), true, links[j + 1] if j + 1 < len(links) else end, nan_true)
 
 
 def _base_margin(learner: dict[str, Any], objective: str, m: int) -> list[float]:
@@ -149,12 +159,13 @@ def boosting_head(g: GraphBuilder, predictor: Predictor, x: str) -> Head:
         raise ModelError(f"the gradient_boosting model takes {d} features but its schema encodes "
                          f"{predictor.encoder.n_outputs}; retrain it")
     trees, info = gbm["model"]["trees"], gbm["model"]["tree_info"]
+    levels = predictor.encoder.categorical_sizes() if predictor.encoder.mode == "native" else {}
     out = _Ensemble()
     for t, tree in enumerate(trees):
         if int(tree["tree_param"].get("size_leaf_vector", "1")) > 1:
             raise ModelError("this gradient_boosting model has vector leaves (multi_strategy=multi_output_tree), "
                              "which the ONNX export does not know; use --format safetensors")
-        _add_tree(out, t, tree, int(info[t]), d)
+        _add_tree(out, t, tree, int(info[t]), levels, d)
     margins = g.op("TreeEnsembleRegressor", [x], "margins", domain="ai.onnx.ml", n_targets=m,
                    aggregate_function="SUM", post_transform="NONE", base_values=_base_margin(learner, objective, m),
                    **out.nodes, **out.targets)
