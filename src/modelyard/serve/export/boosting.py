@@ -73,10 +73,12 @@ class _Ensemble:
 
     def branch(self, t: int, node: int, feature: int, mode: str, value: float, true: int, false: int,
                missing_true: bool) -> None:
+        """A split node: ``x[feature] MODE value`` goes to ``true``, else ``false``; NaN to ``true`` if ``missing_true``."""
         for key, v in zip(self.nodes, (t, node, feature, value, mode, true, false, int(missing_true)), strict=True):
             self.nodes[key].append(v)
 
     def leaf(self, t: int, node: int, margin: int, weight: float) -> None:
+        """A leaf node adding ``weight`` to margin ``margin``."""
         for key, v in zip(self.nodes, (t, node, 0, 0.0, "LEAF", 0, 0, 0), strict=True):
             self.nodes[key].append(v)
         for key, v in zip(self.targets, (t, node, margin, weight), strict=True):
