@@ -3,12 +3,12 @@
 ``onnx_model(predictor)`` builds the graph from the Predictor alone (its schema, imputation,
 encoder and state): ``graph.build_inputs``, the ``COLUMN_STEPS`` (``steps``) and
 ``graph.encode_columns`` turn raw columns into the matrix the model was fitted on, the family's
-exporter (``families.EXPORTERS``) adds its head, and the label outputs (the class labels with the
-type ``Predictor.predict`` gives them: text, integers, numbers or booleans) are added here, the same
-for every family. A family without an exporter is refused with one sentence. ``onnx_feed(predictor,
-table)`` gives the graph's inputs for raw rows (missing values: NaN in numbers, ``""`` in
-categories; see ``graph``). ``export_model`` writes either format atomically (temporary name, then
-rename).
+exporter (``families.EXPORTERS``; gradient boosting's in ``boosting``) adds its head, and the label
+outputs (the class labels with the type ``Predictor.predict`` gives them: text, integers, numbers or
+booleans) are added here, the same for every family. A family without an exporter is refused with one
+sentence. ``onnx_feed(predictor, table)`` gives the graph's inputs for raw rows (missing values: NaN in
+numbers, ``""`` in categories; see ``graph``). ``export_model`` writes either format atomically
+(temporary name, then rename).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 
 from ...errors import DataError, ModelError
 from ...schema import Task
+from .boosting import boosting_head  # registers gradient_boosting's exporter in EXPORTERS
 from .families import EXPORTERS, Head, exporter_for, register_exporter
 from .feed import onnx_feed
 from .graph import COLUMN_STEPS, MISSING_CATEGORY, GraphBuilder
@@ -31,8 +32,8 @@ from .steps import impute_step, missing_category_step  # registers the Predictor
 if TYPE_CHECKING:
     from ...models.predictor import Predictor
 
-__all__ = ["COLUMN_STEPS", "EXPORTERS", "FORMATS", "MISSING_CATEGORY", "Head", "export_model", "impute_step",
-           "missing_category_step", "onnx_feed", "onnx_model", "register_exporter", "safetensors_bytes"]
+__all__ = ["COLUMN_STEPS", "EXPORTERS", "FORMATS", "MISSING_CATEGORY", "Head", "boosting_head", "export_model",
+           "impute_step", "missing_category_step", "onnx_feed", "onnx_model", "register_exporter", "safetensors_bytes"]
 
 FORMATS = ("onnx", "safetensors")
 

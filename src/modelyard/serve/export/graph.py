@@ -7,8 +7,9 @@ Graph layout (every built-in family, and any family with a registered exporter):
              missing one): the columns ``Predictor.coded`` gives, NaN wherever a value is missing
     steps    per-column preprocessing steps (``COLUMN_STEPS``, in order; ``steps.py``): imputation, then a
              missing category read as an unseen one, exactly as ``Predictor.features`` does
-    encoded  one-hot (Equal against 0..k-1, so unseen -> all zeros) or ordinal codes, as ``Encoder`` does,
-             concatenated in schema order: the matrix the model was fitted on, [N, n_encoded]
+    encoded  one-hot (Equal against 0..k-1, so unseen -> all zeros), ordinal codes, or native codes (unseen
+             -> k, the code past the column's k categories), as ``Encoder`` does, concatenated in schema
+             order: the matrix the model was fitted on, [N, n_encoded]
     head     the family exporter: class probabilities [N, k] or values [N]
     outputs  ``label`` [N] (original class labels) and ``probabilities`` [N, k]; or ``prediction`` [N]
 
@@ -18,9 +19,10 @@ text as the schema stores it (``schema.columns[j].categories``; an integer categ
 ``"3.0"``); ``onnx_feed`` turns a table into these inputs the way ``Predictor`` reads it. What happens
 to a missing value then follows the Predictor: filled with the fill value (the fill category's code)
 when it was trained with ``impute``; kept NaN when its family takes missing values natively (the
-forest routes it as scikit-learn does); otherwise a missing category scores as an unseen one (code -1,
-all zeros one-hot). ``Predictor`` refuses NaN in a numeric column of a model that takes none; a graph
-cannot refuse, so such a row yields NaN outputs.
+forest routes it as scikit-learn does, gradient boosting as XGBoost does: each split's learned
+default direction, see ``boosting.py``); otherwise a missing category scores as an unseen one (code
+-1, all zeros one-hot). ``Predictor`` refuses NaN in a numeric column of a model that takes none; a
+graph cannot refuse, so such a row yields NaN outputs.
 
 Why onnx.helper and not torch.onnx: the torch families are a few Gemm and activation nodes, the
 forest is not torch at all, and the preprocessing must sit in the same graph; writing the nodes
@@ -152,6 +154,10 @@ def encode_columns(g: GraphBuilder, predictor: Predictor, coded: list[str]) -> s
             k = len(col.categories or ())
             hot = g.op("Equal", [name, g.const(np.arange(k, dtype=np.float32).reshape(1, k), "levels")], "is")
             parts.append(g.op("Cast", [hot], "onehot", to=TensorProto.FLOAT))
+        elif col.kind == "categorical" and mode == "native":  # unseen (negative) -> k; NaN < 0 is false: stays NaN
+            k = len(col.categories or ())
+            unseen = g.op("Less", [name, g.const(np.float32(0.0), "zero")], "is_unseen")
+            parts.append(g.op("Where", [unseen, g.const(np.float32(k), "unseen_code"), name], "native"))
         else:
             parts.append(name)
     return parts[0] if len(parts) == 1 else g.op("Concat", parts, "encoded", axis=1)
