@@ -37,7 +37,9 @@ def check_strategy(strategy: str) -> str:
 
 def missing_counts(X: NDArray, names: list[str]) -> dict[str, int]:
     """NaN count of each column that has any, by column name."""
-    counts = np.isnan(X).sum(axis=0) if X.dtype.kind == "f" and X.size else np.zeros(X.shape[1], dtype=np.int64)
+    if X.dtype.kind != "f" or not X.size or not np.isnan(X.sum(dtype=np.float64)):
+        return {}  # a NaN anywhere makes the sum NaN: one cheap pass rules out the column counts
+    counts = np.isnan(X).sum(axis=0)
     return {names[j]: int(counts[j]) for j in np.flatnonzero(counts)}
 
 

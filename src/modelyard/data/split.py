@@ -77,19 +77,26 @@ def split_rows(
 
 def split_record(
     ds: Dataset, rows: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]], *, val_size: float,
-    test_size: float, seed: int,
+    test_size: float, seed: int, parts: tuple[Dataset, Dataset] | None = None,
 ) -> dict[str, Any]:
     """How ``ds`` was split into ``rows`` (train, validation, test): enough to re-derive it, and a record of the
-    rows trained on (train and validation) by content, so later data can be checked against them."""
+    rows trained on (train and validation) by content, so later data can be checked against them.
+
+    ``parts``: the train and validation datasets when the caller has them already (their rows are hashed
+    where they are, instead of gathering them from ``ds`` once more)."""
     from .rowhash import row_hashes, seen_record
 
     train, val, test = rows
-    seen = np.concatenate([train, val])
+    if parts is not None:
+        hashes = np.concatenate([row_hashes(p.X, p.y) for p in parts])
+    else:
+        seen = np.concatenate([train, val])
+        hashes = row_hashes(ds.X[seen], None if ds.y is None else ds.y[seen])
     return {
         "train": len(train), "validation": len(val), "test": len(test),
         "rows": len(ds), "seed": int(seed), "val_size": float(val_size), "test_size": float(test_size),
         "stratify": ds.task is Task.CLASSIFICATION, "fingerprint": ds.fingerprint,
-        "seen": seen_record(row_hashes(ds.X[seen], None if ds.y is None else ds.y[seen])),
+        "seen": seen_record(hashes),
     }
 
 

@@ -59,7 +59,7 @@ class Predictor:
         """Schema-coded rows (NaN where missing) as the model's input: imputed, then encoded."""
         if self.imputer is not None:
             X = self.imputer.transform(X)
-        elif not self.handles_missing and X.dtype.kind == "f" and np.isnan(X).any():
+        elif not self.handles_missing and X.dtype.kind == "f" and np.isnan(X.sum(dtype=np.float64)):
             cat = self.schema.categorical
             numeric = np.ones(X.shape[1], dtype=bool)
             numeric[cat] = False

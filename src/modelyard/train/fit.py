@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -150,6 +150,31 @@ def preload(cls: type, params: Mapping[str, Any] | None = None) -> None:
         import xgboost  # noqa: F401
 
 
+class _Background:
+    """``fn()`` on a thread of its own; ``result()`` waits for it and returns its value (or raises its error)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        import threading
+
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="modelyard-split-record", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self._value = fn()
+        except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread by result())
+            self._error = e
+
+    def result(self) -> Any:
+        """The value of ``fn()``, once it is computed."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def _check_target(dataset: Dataset) -> None:
     """Refuse a dataset without a target column."""
     if dataset.y is None:
@@ -238,6 +263,10 @@ def train(
     _check_held_out(val_size, test_size)
     rows = split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)
     train_ds, val_ds, test_ds = (dataset.take(r) for r in rows)
+    # the split record (the data's fingerprint, the training rows' hashes) is computed while the model fits:
+    # hashing releases the GIL, and the record is needed only in the result
+    record = _Background(lambda: split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=seed,
+                                              parts=(train_ds, val_ds)))
 
     preload(cls, full_params)
 
@@ -267,7 +296,7 @@ def train(
         fingerprint=dataset.fingerprint,
         seed=config.seed,
         library_versions=library_versions(),
-        split=split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=seed),
+        split=record.result(),
         source=dataset.source,
         best_epoch=getattr(inner, "best_epoch_", None),
         stop_reason=getattr(inner, "stop_reason_", None),
