@@ -17,7 +17,7 @@ from ..errors import DataError, ParamError
 from ..models import FAMILIES, get_family
 from ..models.boosting import GradientBoosting
 from ..models.forest import RandomForest
-from ..models.glm import EXACT_SOLVERS
+from ..models.glm import EXACT_SOLVERS, LinearModel
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
 from ..models.solvers import preload as preload_solvers
@@ -175,6 +175,17 @@ class _Background:
         return self._value
 
 
+class _Done:
+    """A value computed already, with the ``result()`` of ``_Background``."""
+
+    def __init__(self, value: Any):
+        self._value = value
+
+    def result(self) -> Any:
+        """The value."""
+        return self._value
+
+
 def _check_target(dataset: Dataset) -> None:
     """Refuse a dataset without a target column."""
     if dataset.y is None:
@@ -263,10 +274,14 @@ def train(
     _check_held_out(val_size, test_size)
     rows = split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)
     train_ds, val_ds, test_ds = (dataset.take(r) for r in rows)
-    # the split record (the data's fingerprint, the training rows' hashes) is computed while the model fits:
-    # hashing releases the GIL, and the record is needed only in the result
-    record = _Background(lambda: split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=seed,
-                                              parts=(train_ds, val_ds)))
+    # the split record (the data's fingerprint, the training rows' hashes) is needed only in the result: while an
+    # exact solver fits (our own threads, single-threaded BLAS) it is computed alongside, since hashing releases
+    # the GIL; a library with OpenMP threads on every core (XGBoost, torch, scikit-learn) spins when a core is
+    # taken from it, so there it is computed first
+    make_record = lambda: split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=seed,  # noqa: E731
+                                       parts=(train_ds, val_ds))
+    alongside = issubclass(cls, LinearModel) and full_params.get("solver") in ("auto", *EXACT_SOLVERS)
+    record = _Background(make_record) if alongside else _Done(make_record())
 
     preload(cls, full_params)
 
