@@ -60,3 +60,21 @@ def test_reading_studies_does_not_load_the_gp_or_scipy(tmp_path):
     assert "modelyard.tune.study" in names
     heavy = sorted(n for n in names if n.split(".")[0] in ("scipy", "torch", "sklearn") or n.startswith("modelyard.tune.gp"))
     assert not heavy, f"studies list imported {heavy[:5]}"
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "linear_regression"])
+def test_predicting_with_a_linear_model_does_not_import_torch(tmp_path, family):
+    """A linear model is rebuilt and scored with numpy: ``modelyard predict`` on one never pays torch's import."""
+    store, data = str(tmp_path / "s"), "sklearn:breast_cancer" if family == "logistic_regression" else "sklearn:diabetes"
+    subprocess.run([sys.executable, "-m", "modelyard", "train", data, "--model", family, "--name", "m",
+                    "--store", store], capture_output=True, text=True, timeout=300, check=True)
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    out = tmp_path / "scored.csv"
+    run = subprocess.run([sys.executable, "-m", "modelyard", "predict", "m/1", data, "--out", str(out), "--store", store],
+                         env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    names = {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    assert "modelyard.serve.batch" in names  # the log really covers the command
+    assert not any(n.split(".")[0] == "torch" for n in names)
+    assert out.read_text().count("\n") > 400

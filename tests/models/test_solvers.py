@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression as SkLogistic
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
-from modelyard.errors import DataError, ParamError, TrainingError
+from modelyard.errors import DataError, ModelError, ParamError, TrainingError
 from modelyard.models import get_family, glm
 from modelyard.models.solvers.design import design
 from modelyard.models.solvers.losses import LOSSES
@@ -200,6 +200,34 @@ def test_warm_start_continues_from_the_parents_coefficients():
     assert first[0].train_loss < fresh.history_[0].train_loss  # and starts far ahead of a fresh start
     np.testing.assert_array_equal(child.mean_, parent.mean_)  # the parent's standardization is kept
     assert child.stop_reason_ == "converged"
+
+
+@pytest.mark.parametrize("family, k", [("logistic_regression", 2), ("logistic_regression", 4), ("linear_regression", 1)])
+def test_a_rebuilt_linear_model_predicts_with_numpy_as_its_torch_layer_does(family, k):
+    import torch
+
+    X = features(800, 5)
+    task = Task.REGRESSION if family == "linear_regression" else Task.CLASSIFICATION
+    y = X[:, 0] * 0.3 - X[:, 2] if task is Task.REGRESSION else labels(X, k)
+    cls = get_family(family)
+    model = cls(task=task, n_classes=0 if task is Task.REGRESSION else k).fit(X, y)
+    rebuilt = cls.from_state(model.get_params(), model.state(), task=task, n_classes=model.n_classes)
+    assert rebuilt._module is None  # numpy only until something asks for the layer
+    np.testing.assert_array_equal(rebuilt.predict(X), model.predict(X))
+    with torch.no_grad():
+        layer = rebuilt.module_(torch.from_numpy(rebuilt._scale(X))).numpy()  # built from the stored coefficients
+    np.testing.assert_allclose(rebuilt._raw(X), layer, rtol=1e-5, atol=1e-5)
+    for key in ("module.weight", "module.bias"):
+        np.testing.assert_array_equal(rebuilt.state()[key], model.state()[key])
+
+
+def test_stored_weights_of_the_wrong_shape_are_named():
+    X = features(300, 4)
+    cls = get_family("logistic_regression")
+    state = cls(task=Task.CLASSIFICATION, n_classes=2).fit(X, labels(X, 2)).state()
+    state["module.weight"] = state["module.weight"][:, :3]
+    with pytest.raises(ModelError, match=r"do not fit logistic_regression .*expected module.weight \(1, 4\)"):
+        cls.from_state({}, state, task=Task.CLASSIFICATION, n_classes=2)
 
 
 def test_callbacks_see_each_iteration_and_can_stop_it():

@@ -22,6 +22,8 @@ class DefaultsFormatter(argparse.HelpFormatter):
         if (not action.option_strings or action.default is argparse.SUPPRESS or "default" in text
                 or isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
             return text
+        if action.required:
+            return text + " (required)"
         if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
             return text + (" (default: off)" if action.default is False else " (default: on)")
         if action.default is None:

@@ -30,13 +30,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import DataError, ParamError, TrainingError
+from ..errors import DataError, ModelError, ParamError, TrainingError
 from ..records.training import EpochLog, FitConfig
 from ..schema import Task
 from .base import EvalSet, Param
@@ -118,6 +118,72 @@ class LinearModel(TorchModel):
         self.solver_info_: dict[str, Any] = {}
         self.aggregate_: str | None = None
         self._lam = 0.0
+
+    # --- weights without torch ---------------------------------------------------------------------
+    # A rebuilt model holds its coefficients as numpy arrays and predicts with one matrix product, so loading
+    # and scoring a linear model (``modelyard predict``, ``serve``) never imports torch; the torch module is
+    # built from them only when something needs it (training on, the minibatch loop, the ONNX layers).
+    @property
+    def module_(self) -> Any:
+        """The torch ``Linear`` layer, built from the stored coefficients on first use."""
+        if self._module is None and self._weights is not None:
+            import torch
+
+            W, b = self._weights
+            module = self.build(W.shape[1], W.shape[0])
+            module.load_state_dict({"weight": torch.from_numpy(W.copy()), "bias": torch.from_numpy(b.copy())})
+            self._module, self._weights = module, None
+        return self._module
+
+    @module_.setter
+    def module_(self, module: Any) -> None:
+        self._module, self._weights = module, None
+
+    def _coefficients(self) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """``(W: (K, d), b: (K,))`` in float32, on standardized features."""
+        if self._weights is not None:
+            return self._weights
+        if self._module is None:
+            raise ModelError(f"{self.family} is not fitted; call fit first")
+        return (self._module.weight.detach().cpu().numpy().astype(np.float32, copy=False),
+                self._module.bias.detach().cpu().numpy().astype(np.float32, copy=False))
+
+    def _raw(self, X: NDArray, chunk: int = 65536) -> NDArray:
+        W, b = self._coefficients()
+        out = self._scale(np.asarray(X, dtype=np.float32)) @ W.T
+        out += b
+        return out
+
+    def state(self) -> dict[str, NDArray]:
+        """Weights and scaling as named arrays (``module.weight: (K, d)``, ``module.bias: (K,)``, ``scaling.*``)."""
+        W, b = self._coefficients()
+        return {
+            "module.weight": np.ascontiguousarray(W), "module.bias": np.ascontiguousarray(b),
+            "scaling.mean": np.asarray(self.mean_, dtype=np.float32),
+            "scaling.scale": np.asarray(self.scale_, dtype=np.float32),
+            "scaling.y": np.array([self.y_mean_, self.y_scale_], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_state(
+        cls, params: Mapping[str, Any], state: Mapping[str, NDArray], *, task: Task | str, n_classes: int = 0
+    ) -> Self:
+        """Rebuild a fitted model from ``get_params()`` and ``state()`` (numpy only: torch is not imported)."""
+        self = cls(task=task, n_classes=n_classes, **params)
+        self.mean_ = np.asarray(state["scaling.mean"], dtype=np.float32)
+        self.scale_ = np.asarray(state["scaling.scale"], dtype=np.float32)
+        self.y_mean_, self.y_scale_ = (float(v) for v in state["scaling.y"])
+        d, k = len(self.mean_), self.n_out
+        weights = {key for key in state if key.startswith("module.")}
+        W = np.asarray(state.get("module.weight", np.zeros(0)), dtype=np.float32)
+        b = np.asarray(state.get("module.bias", np.zeros(0)), dtype=np.float32)
+        if weights != {"module.weight", "module.bias"} or W.shape != (k, d) or b.shape != (k,):
+            found = ", ".join(f"{key} {tuple(np.shape(state[key]))}" for key in sorted(weights)) or "none"
+            raise ModelError(f"the stored weights do not fit {cls.family} with params {dict(params)} (expected "
+                             f"module.weight ({k}, {d}) and module.bias ({k},), found {found}); rebuild with the "
+                             "params the weights were trained with")
+        self._weights = (np.ascontiguousarray(W), np.ascontiguousarray(b))
+        return self
 
     # --- the knob ---------------------------------------------------------------------------------
     def l2_strength(self, total_weight: float) -> float:

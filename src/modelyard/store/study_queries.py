@@ -120,7 +120,7 @@ def get_study(db: Any, name: str) -> StudyInfo:
 # --- trials -------------------------------------------------------------------------------
 
 def _trials(conn: Connection, study: str, rows: Sequence[Any]) -> list[Trial]:
-    from .trials import trial_values_table
+    from .trials import trial_record, trial_values_table
 
     V = trial_values_table.c
     values: dict[int, dict[int, float]] = {r["id"]: {} for r in rows}
@@ -129,14 +129,7 @@ def _trials(conn: Connection, study: str, rows: Sequence[Any]) -> list[Trial]:
             select(V.trial_id, V.step, V.value).where(V.trial_id.in_(list(values))).order_by(V.trial_id, V.step)
         ):
             values[tid][int(step)] = float(value) if value is not None else math.nan
-    return [
-        Trial(
-            study=study, number=int(r["number"]), state=TrialState(r["state"]), params=json.loads(r["params"]),
-            value=r["value"], intermediate=values[r["id"]], reason=r["reason"], worker=r["worker"],
-            started_at=r["started_at"], finished_at=r["finished_at"], heartbeat_at=r["heartbeat_at"],
-        )
-        for r in rows
-    ]
+    return [trial_record(study, r, values[r["id"]]) for r in rows]
 
 
 def _states(states: Sequence[str] | None) -> list[str] | None:

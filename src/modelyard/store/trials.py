@@ -51,7 +51,7 @@ from .db import Database
 from .migrations import metadata
 from .trialstore import HEARTBEAT_REASON, Propose, already_finished, check_study_name, not_found
 
-__all__ = ["SqlTrialStore", "studies_table", "trial_values_table", "trials_table"]
+__all__ = ["SqlTrialStore", "studies_table", "trial_record", "trial_values_table", "trials_table"]
 
 studies_table = Table(
     "studies",
@@ -96,6 +96,15 @@ trial_values_table = Table(
 )
 
 S, T, V = studies_table.c, trials_table.c, trial_values_table.c
+
+
+def trial_record(study: str, row: Any, intermediate: dict[int, float]) -> Trial:
+    """The ``Trial`` of one row of the trials table, with its intermediate values by step."""
+    return Trial(
+        study=study, number=int(row["number"]), state=TrialState(row["state"]), params=json.loads(row["params"]),
+        value=row["value"], intermediate=intermediate, reason=row["reason"], worker=row["worker"],
+        started_at=row["started_at"], finished_at=row["finished_at"], heartbeat_at=row["heartbeat_at"],
+    )
 
 
 def _finite(v: float | None) -> float | None:
@@ -224,14 +233,7 @@ class SqlTrialStore:
         for tid, step, value in conn.execute(vq):
             if tid in values:
                 values[tid][int(step)] = float(value) if value is not None else math.nan
-        return [
-            Trial(
-                study=study, number=int(r["number"]), state=TrialState(r["state"]), params=json.loads(r["params"]),
-                value=r["value"], intermediate=values[r["id"]], reason=r["reason"], worker=r["worker"],
-                started_at=r["started_at"], finished_at=r["finished_at"], heartbeat_at=r["heartbeat_at"],
-            )
-            for r in rows
-        ]
+        return [trial_record(study, r, values[r["id"]]) for r in rows]
 
     def claim(
         self, study: str, propose: Propose, *, budget: int | None, grace: float | None, worker: str
