@@ -21,6 +21,7 @@ from ..models.glm import EXACT_SOLVERS, LinearModel
 from ..models.loop import preload_torch
 from ..models.predictor import Predictor
 from ..models.solvers import preload as preload_solvers
+from ..models.solvers.workers import cpu_count
 from ..models.torch_base import TorchModel
 from ..models.weights import check_class_weight, class_weights, sample_weights
 from ..records.training import EpochLog, FitConfig
@@ -274,13 +275,14 @@ def train(
     _check_held_out(val_size, test_size)
     rows = split_rows(dataset, val_size=val_size, test_size=test_size, seed=seed)
     train_ds, val_ds, test_ds = (dataset.take(r) for r in rows)
-    # the split record (the data's fingerprint, the training rows' hashes) is needed only in the result: while an
-    # exact solver fits (our own threads, single-threaded BLAS) it is computed alongside, since hashing releases
-    # the GIL; a library with OpenMP threads on every core (XGBoost, torch, scikit-learn) spins when a core is
-    # taken from it, so there it is computed first
+    # the split record (the data's fingerprint, the training rows' hashes) is needed only in the result: it is
+    # computed alongside the fit (hashing releases the GIL) while an exact solver fits (our own threads,
+    # single-threaded BLAS) or when the fit leaves a core free; a library with OpenMP threads on every core
+    # (XGBoost, torch, scikit-learn) spins when a core is taken from it, so there it is computed first
     make_record = lambda: split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=seed,  # noqa: E731
                                        parts=(train_ds, val_ds))
-    alongside = issubclass(cls, LinearModel) and full_params.get("solver") in ("auto", *EXACT_SOLVERS)
+    alongside = ((issubclass(cls, LinearModel) and full_params.get("solver") in ("auto", *EXACT_SOLVERS))
+                 or (threads is not None and threads < cpu_count()))
     record = _Background(make_record) if alongside else _Done(make_record())
 
     preload(cls, full_params)
