@@ -208,3 +208,36 @@ def test_the_cli_offers_every_registered_optimizer_and_pruner():
     tune = build_parser()._subparsers._group_actions[0].choices["tune"]
     choices = {a.dest: set(a.choices) for a in tune._actions if a.dest in ("optimizer", "pruner")}
     assert choices == {"optimizer": set(OPTIMIZERS), "pruner": set(PRUNERS)}
+
+
+def _claim_and_vanish(store_url: str) -> None:
+    """A worker that claims a trial and dies before it can give the trial back (as one stopped mid-claim)."""
+    import modelyard as my
+
+    study = my.Study({"x": {"type": "float", "low": 0, "high": 1}}, storage=store_url, name="orphans")
+    study.ask()
+    os._exit(130)
+
+
+def test_trials_left_running_by_stopped_workers_are_given_back(tmp_path):
+    import multiprocessing as mp
+
+    from modelyard.cli.tune_cmd import _give_back
+    from modelyard.records.trials import TrialState
+    from modelyard.store.trialstore import INTERRUPTED_REASON
+    from modelyard.tune.study import open_trial_store
+
+    url = str(tmp_path / "yard")
+    proc = mp.get_context("spawn").Process(target=_claim_and_vanish, args=(url,))
+    proc.start()
+    proc.join(120)
+    store = open_trial_store(url)
+    assert [t.state for t in store.trials("orphans")] == [TrialState.RUNNING]  # what the dead worker left
+    _give_back([proc], store, "orphans")
+    (trial,) = store.trials("orphans")
+    assert trial.state is TrialState.FAILED and trial.reason == INTERRUPTED_REASON
+    import modelyard as my  # uncounted: a resumed study with a budget of one trial still runs one
+
+    study = my.Study({"x": {"type": "float", "low": 0, "high": 1}}, storage=url, name="orphans")
+    study.optimize(lambda t: t.params["x"], n_trials=1)
+    assert [t.state for t in store.trials("orphans")] == [TrialState.FAILED, TrialState.COMPLETE]

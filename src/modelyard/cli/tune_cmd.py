@@ -299,6 +299,7 @@ def _run_workers(cfg: dict[str, Any], store: Any, name: str, objective: Any, arg
             live.update(_status(store, name, objective, args, t_start))
     except KeyboardInterrupt:
         _stop(procs)
+        _give_back(procs, store, name)
         return True, 0
     finally:
         if live is not None:
@@ -306,6 +307,7 @@ def _run_workers(cfg: dict[str, Any], store: Any, name: str, objective: Any, arg
             if not err.is_terminal:
                 err.line()  # off a terminal rich ends the last frame without a newline
     if any(p.exitcode in (130, -signal.SIGINT, -signal.SIGTERM) for p in procs):
+        _give_back(procs, store, name)
         return True, 0  # the workers were stopped (Ctrl-C reached them, or a kill): not a finished study
     return False, sum(1 for p in procs if p.exitcode not in (0, None))
 
@@ -330,6 +332,32 @@ def _reap(procs: list[Any], store: Any, name: str) -> None:
                          "stopped: the study's --timeout expired and its worker process was killed", counted=True)
         except StudyError:
             pass  # finished meanwhile
+
+
+def _give_back(procs: list[Any], store: Any, name: str) -> None:
+    """Fail, uncounted, the trials still recorded as running by these (now ended) workers, so a resume reruns them.
+
+    A worker gives its trial back itself on Ctrl-C; this is the backstop for one that could not (stopped by
+    ``_stop`` before its cleanup ran, or interrupted between a claim's commit and its bookkeeping).
+    """
+    import socket
+
+    from ..errors import ModelyardError
+    from ..records.trials import TrialState
+    from ..store.trialstore import INTERRUPTED_REASON
+
+    mine = {f"{socket.gethostname()}:{p.pid}" for p in procs if p.pid is not None and not p.is_alive()}
+    try:
+        running = store.trials(name, [TrialState.RUNNING])
+    except ModelyardError:
+        return  # best effort: a missed heartbeat fails them on the next claim
+    for t in running:
+        if (t.worker or "").rsplit(":", 1)[0] not in mine:  # worker ids are host:pid:thread
+            continue  # another machine's or another command's trial
+        try:
+            store.finish(name, t.number, TrialState.FAILED, None, INTERRUPTED_REASON, counted=False)
+        except ModelyardError:
+            pass  # it ended meanwhile
 
 
 def _stop(procs: list[Any]) -> None:
