@@ -135,6 +135,33 @@ def test_train_help_lists_every_default_and_every_familys_hyperparameters(tmp_pa
     assert re.search(r"activation +str, one of relu, tanh", families)
 
 
+@pytest.mark.parametrize("command", [
+    "tune", "compare", "predict", "serve", "export", "ui", "models list", "models show", "models branch",
+    "models alias", "models rollback", "models delete", "models gc", "models lineage", "studies list",
+    "studies show", "comparisons list",
+])
+def test_every_commands_help_says_each_options_default(command):
+    from modelyard.cli.main import build_parser
+
+    text = _subparser(build_parser(), command.split()).format_help()
+    blocks = re.split(r"\n  (?=-)", text.split("options:", 1)[1])
+    for block in blocks[1:]:
+        flag = block.split()[0]
+        if flag in ("-h,", "--debug"):
+            continue
+        said = " ".join(block.split())
+        assert "default" in said or "(required)" in said, f"{command} {flag} does not show its default"
+
+
+def _subparser(parser, names):
+    import argparse
+
+    for name in names:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return parser
+
+
 def test_json_failures_print_one_json_document_on_stdout(store):
     r = _run("models", "show", "nope/3", "--json", "--store", str(store / "yard"), cwd=store)
     assert r.returncode == 2 and json.loads(r.stdout) == {"error": json.loads(r.stdout)["error"], "exit_code": 2}

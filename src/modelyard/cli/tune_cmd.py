@@ -63,7 +63,8 @@ def add_parser(sub: Any) -> None:
                         "see each fold); the best params are then refit on all rows")
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs per trial (default 20)")
     p.add_argument("--patience", type=int, default=None, help="early stopping within a trial")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, the optimizer and each trial's training (default 0)")
     p.add_argument("--val-size", type=finite_float, default=0.15, help="validation fraction: what trials are scored on")
     p.add_argument("--test-size", type=finite_float, default=0.2, help="test fraction: only the final model is scored on it")
     p.add_argument("--name", default=None,
