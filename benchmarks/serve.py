@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"throughput": 5.0, "p50_ms": 2.0, "p99_ms": 10.0, "big_request": 3.0, "batch": 3.0}
@@ -129,7 +129,7 @@ class Server:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log,
                                      env={**os.environ, **(env or {})}, start_new_session=True)
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         import httpx
 
         deadline = time.monotonic() + 120

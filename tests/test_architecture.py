@@ -38,7 +38,7 @@ def test_the_parts_the_house_issue_names_exist(folder):
 def test_architecture_doc_names_only_existing_paths():
     doc = (ROOT / "docs" / "architecture.md").read_text()
     tree = doc.split("```", 2)[1]  # the first fenced block is the tree
-    named = re.findall(r"^\s*([a-z_]+/|[a-z_]+\.py)\s", tree, flags=re.M)
+    named = re.findall(r"^\s*([a-z_]+/|[a-z_]+\.py)\s", tree, flags=re.MULTILINE)
     assert len(named) >= 10
     for name in named:
         assert (PACKAGE / name.rstrip("/")).exists(), f"docs/architecture.md names {name}, which does not exist"

@@ -77,7 +77,7 @@ def readme_commands() -> list[str]:
     """Every ``modelyard ...`` command in the README's bash blocks (chains split at ``&&``), comments dropped."""
     text = README.read_text()
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
                 part = part.split(" #", 1)[0].strip()

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from modelyard.compare import CompareOptions, compare, write_report
+from modelyard.compare.stats import holm
 from modelyard.data import from_frame, load_dataset
 from modelyard.data.encode import as_matrix
 from modelyard.errors import NotFoundError, ParamError, SchemaMismatchError
 from modelyard.records.comparisons import Comparison
-from modelyard.compare.stats import holm
 from modelyard.train import train
 from modelyard.train.metrics import evaluate
 

@@ -111,7 +111,7 @@ def test_a_warm_started_child_carries_its_parents_training_rows(reg):
 
 def test_a_sampled_record_that_shows_overlap_is_refused(reg, monkeypatch):
     registry, frame, ds = reg
-    import modelyard.data.rowhash as rowhash
+    from modelyard.data import rowhash
 
     monkeypatch.setattr(rowhash, "MAX_KEPT", 20)  # as if the training set were far larger than the record
     big = train(ds, model="logistic_regression", epochs=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelyard.registry import lineage
 from modelyard.records.versions import Lineage, LineageEdge, VersionSummary
+from modelyard.registry import lineage
 
 
 def _grow(choices: list[int]) -> dict[str, str | None]:

@@ -12,7 +12,13 @@ import pytest
 import modelyard as my
 from modelyard.errors import ParamError, SchemaMismatchError
 from modelyard.records.versions import AliasMove, Deletion, Lineage, LineageEdge, Version, VersionSummary
-from modelyard.registry.service import check_alias, check_model_name, conform, current_user, default_model_name
+from modelyard.registry.service import (
+    check_alias,
+    check_model_name,
+    conform,
+    current_user,
+    default_model_name,
+)
 from modelyard.store.artifacts import state_from_bytes
 from modelyard.testing.results import sample_result, variant
 from modelyard.yard import Yard

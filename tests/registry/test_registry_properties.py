@@ -21,8 +21,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from modelyard.registry import lineage
 from modelyard.errors import LineageError, NotFoundError
+from modelyard.registry import lineage
 from modelyard.testing.results import sample_result
 from modelyard.yard import Yard
 

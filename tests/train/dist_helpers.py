@@ -80,7 +80,7 @@ def convergence(payload: dict[str, Any]) -> None:
             save_file({"thetas": np.stack(thetas)}, payload["out"])
 
 
-from modelyard.models.boosting import GradientBoosting  # noqa: E402
+from modelyard.models.boosting import GradientBoosting
 
 
 class FaultyBoosting(GradientBoosting):
@@ -90,7 +90,7 @@ class FaultyBoosting(GradientBoosting):
     family's declared hyperparameters stay those of gradient_boosting.
     """
 
-    def fit(self, X, y, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    def fit(self, X, y, **kwargs):
         mode, rank, after = os.environ.get("MODELYARD_TEST_FAULT", "exit,1,3").split(",")
         outer = kwargs.pop("hook", None)
 

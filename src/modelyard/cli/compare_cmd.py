@@ -73,11 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from modelyard.compare import CompareOptions, compare_refs, write_report
     from modelyard.compare.core import check_distinct
     from modelyard.data import load_dataset
+    from modelyard.errors import ParamError
     from modelyard.yard import Yard
 
     from .render import print_json, stderr_console
-
-    from modelyard.errors import ParamError
 
     if args.data is None:
         if args.allow_training_rows:

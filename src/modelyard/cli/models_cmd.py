@@ -229,7 +229,6 @@ def _branch(args: argparse.Namespace) -> int:
 
 def _lineage(args: argparse.Namespace) -> int:
     from ..registry.lineage import to_dot
-
     from .render import print_json, stdout_console
 
     lin = _registry(args).lineage(args.ref)

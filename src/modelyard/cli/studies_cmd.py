@@ -41,9 +41,9 @@ def _num(v: Any) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Execute ``modelyard studies list``."""
-    from ..tune.study import open_trial_store
     from modelyard.yard import Yard
 
+    from ..tune.study import open_trial_store
     from .render import print_json, print_table, stdout_console
 
     infos = open_trial_store(Yard(args.store)).list_studies()
@@ -73,10 +73,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Execute ``modelyard studies show NAME``."""
-    from ..records.trials import TrialState
-    from ..tune.study import open_trial_store
     from modelyard.yard import Yard
 
+    from ..records.trials import TrialState
+    from ..tune.study import open_trial_store
     from .render import print_json, print_table, stdout_console
 
     store = open_trial_store(Yard(args.store))

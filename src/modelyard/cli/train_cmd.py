@@ -6,7 +6,15 @@ import argparse
 import os
 from typing import Any
 
-from .common import add_data_args, add_store_arg, add_table_args, duration, finite_float, parse_duration, parse_sets
+from .common import (
+    add_data_args,
+    add_store_arg,
+    add_table_args,
+    duration,
+    finite_float,
+    parse_duration,
+    parse_sets,
+)
 from .helptext import FamiliesFormatter
 from .render import add_plain_arg
 

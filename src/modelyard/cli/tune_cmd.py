@@ -135,6 +135,7 @@ def _setup(args: argparse.Namespace, threads: int | None) -> tuple[Any, Any, Any
 def _open_study(args: argparse.Namespace, store: Any, space: Any, objective: Any, ds: Any, name: str) -> Any:
     from modelyard.errors import NotFoundError, StudyError
     from modelyard.store.trialstore import check_study_name
+
     from ..tune.study import Study
 
     attrs = {"data": str(ds.source), "target": args.target, "model": args.model, "metric": objective.metric,
@@ -188,8 +189,9 @@ def worker_main(cfg: dict[str, Any], index: int) -> None:
     logging.getLogger("modelyard.tune.study").propagate = False  # reasons go to the store, not over the live display
     try:
         from modelyard.errors import ModelyardError
-        from ..tune.study import Study
         from modelyard.yard import Yard
+
+        from ..tune.study import Study
 
         args = argparse.Namespace(**cfg)
         _, space, objective = _setup(args, threads)
@@ -218,10 +220,11 @@ def worker_main(cfg: dict[str, Any], index: int) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``modelyard tune``."""
     _check_args(args)
-    from ..records.trials import TrialState
     from modelyard.registry import default_model_name
-    from ..tune.study import open_trial_store
     from modelyard.yard import Yard
+
+    from ..records.trials import TrialState
+    from ..tune.study import open_trial_store
 
     t_start = time.time()
     timeout = parse_duration(args.timeout)
@@ -315,24 +318,14 @@ def _run_workers(cfg: dict[str, Any], store: Any, name: str, objective: Any, arg
 
 def _reap(procs: list[Any], store: Any, name: str) -> None:
     """Kill the workers still alive and fail the trials they were running (the study's --timeout is long past)."""
-    from ..records.trials import TrialState
-
-    pids = set()
+    killed = []
     for p in procs:
         if p.is_alive():
             p.kill()
             p.join(5)
-            pids.add(str(p.pid))
-    from modelyard.errors import StudyError
-
-    for t in store.trials(name, [TrialState.RUNNING]):
-        if (t.worker or "").split(":")[1:2] == [] or t.worker.split(":")[1] not in pids:
-            continue
-        try:
-            store.finish(name, t.number, TrialState.FAILED, None,
-                         "stopped: the study's --timeout expired and its worker process was killed", counted=True)
-        except StudyError:
-            pass  # finished meanwhile
+            killed.append(p)
+    _fail_running(killed, store, name, "stopped: the study's --timeout expired and its worker process was killed",
+                  counted=True)
 
 
 def _give_back(procs: list[Any], store: Any, name: str) -> None:
@@ -341,13 +334,21 @@ def _give_back(procs: list[Any], store: Any, name: str) -> None:
     A worker gives its trial back itself on Ctrl-C; this is the backstop for one that could not (stopped by
     ``_stop`` before its cleanup ran, or interrupted between a claim's commit and its bookkeeping).
     """
+    from ..store.trialstore import INTERRUPTED_REASON
+
+    _fail_running([p for p in procs if not p.is_alive()], store, name, INTERRUPTED_REASON, counted=False)
+
+
+def _fail_running(procs: list[Any], store: Any, name: str, reason: str, *, counted: bool) -> None:
+    """Fail the trials still recorded as running by these ended worker processes of this machine."""
     import socket
 
     from ..errors import ModelyardError
     from ..records.trials import TrialState
-    from ..store.trialstore import INTERRUPTED_REASON
 
-    mine = {f"{socket.gethostname()}:{p.pid}" for p in procs if p.pid is not None and not p.is_alive()}
+    mine = {f"{socket.gethostname()}:{p.pid}" for p in procs if p.pid is not None}
+    if not mine:
+        return
     try:
         running = store.trials(name, [TrialState.RUNNING])
     except ModelyardError:
@@ -356,7 +357,7 @@ def _give_back(procs: list[Any], store: Any, name: str) -> None:
         if (t.worker or "").rsplit(":", 1)[0] not in mine:  # worker ids are host:pid:thread
             continue  # another machine's or another command's trial
         try:
-            store.finish(name, t.number, TrialState.FAILED, None, INTERRUPTED_REASON, counted=False)
+            store.finish(name, t.number, TrialState.FAILED, None, reason, counted=counted)
         except ModelyardError:
             pass  # it ended meanwhile
 
@@ -434,6 +435,7 @@ def _finish(args: argparse.Namespace, yard: Any, store: Any, name: str, ds: Any,
     """Retrain and register the best trial, print the top trials (table or JSON)."""
     import modelyard as my
     from modelyard.errors import StudyError
+
     from ..records.trials import TrialState
 
     info = store.get_study(name)

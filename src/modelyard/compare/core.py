@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import stats
 from ..data.dataset import Dataset
 from ..errors import DataError, ModelyardError, ParamError
 from ..records.comparisons import (
@@ -36,6 +35,7 @@ from ..records.comparisons import (
 )
 from ..schema import Task
 from ..train.metrics import HIGHER_IS_BETTER, KEY_METRIC, classification_metrics, regression_metrics
+from . import stats
 from .align import Aligned, align
 from .cost import measure_latency, parameter_distance, state_bytes
 from .curves import MAX_SAMPLE, classification_diagnostics, regression_diagnostics

@@ -93,7 +93,7 @@ def _check(label: str, records: Sequence[Mapping[str, Any] | None], dataset: Dat
         hows.append("sample")
         found = int(seen.sum())
         if found:
-            estimate = int(round(found / max(seen_rows.sampled_fraction, 1e-12)))
+            estimate = round(found / max(seen_rows.sampled_fraction, 1e-12))
             unfound = max(unfound, estimate - found)
         notes.append(f"only a sample of {whose} training rows is recorded, so a small overlap could go unseen")
     order = ("unchecked", "sample", "rows", "split")

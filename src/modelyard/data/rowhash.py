@@ -92,7 +92,7 @@ def seen_record(hashes: NDArray[np.uint64], *, max_kept: int | None = None) -> d
     deltas = np.diff(kept, prepend=np.uint32(0)).astype("<u4")
     return {
         "hash": ROW_HASH,
-        "rows": int(len(hashes)),
+        "rows": len(hashes),
         "complete": bool(complete),
         "kept": base64.b64encode(zlib.compress(deltas.tobytes(), 6)).decode("ascii"),
     }

@@ -157,12 +157,8 @@ class LinearModel(TorchModel):
     def state(self) -> dict[str, NDArray]:
         """Weights and scaling as named arrays (``module.weight: (K, d)``, ``module.bias: (K,)``, ``scaling.*``)."""
         W, b = self._coefficients()
-        return {
-            "module.weight": np.ascontiguousarray(W), "module.bias": np.ascontiguousarray(b),
-            "scaling.mean": np.asarray(self.mean_, dtype=np.float32),
-            "scaling.scale": np.asarray(self.scale_, dtype=np.float32),
-            "scaling.y": np.array([self.y_mean_, self.y_scale_], dtype=np.float64),
-        }
+        return {"module.weight": np.ascontiguousarray(W), "module.bias": np.ascontiguousarray(b),
+                **self._scaling_state()}
 
     @classmethod
     def from_state(
@@ -170,9 +166,7 @@ class LinearModel(TorchModel):
     ) -> Self:
         """Rebuild a fitted model from ``get_params()`` and ``state()`` (numpy only: torch is not imported)."""
         self = cls(task=task, n_classes=n_classes, **params)
-        self.mean_ = np.asarray(state["scaling.mean"], dtype=np.float32)
-        self.scale_ = np.asarray(state["scaling.scale"], dtype=np.float32)
-        self.y_mean_, self.y_scale_ = (float(v) for v in state["scaling.y"])
+        self._restore_scaling(state)
         d, k = len(self.mean_), self.n_out
         weights = {key for key in state if key.startswith("module.")}
         W = np.asarray(state.get("module.weight", np.zeros(0)), dtype=np.float32)
@@ -389,7 +383,7 @@ class LinearModel(TorchModel):
         wv = getattr(self, "_eval_weight", None)
         if wv is not None:  # the validation loss is the weighted mean, as the minibatch loop reports it
             wt = torch.as_tensor(np.asarray(wv, dtype=np.float32))
-            loss_fn = lambda out, target: self._loss(out, target, wt)  # noqa: E731
+            loss_fn = lambda out, target: self._loss(out, target, wt)
         loss, metric = hook.evaluate(self.module_, loss_fn, self._metric, torch.as_tensor(Xv), torch.as_tensor(yv))
         return dataclasses.replace(log, val_loss=loss, val_metric=metric)
 

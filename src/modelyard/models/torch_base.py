@@ -153,11 +153,21 @@ class TorchModel:
         """Weights and scaling as named arrays."""
         if self.module_ is None:
             raise ModelError(f"{self.family} is not fitted; call fit first")
-        st = numpy_state(self.module_)
-        st["scaling.mean"] = np.asarray(self.mean_, dtype=np.float32)
-        st["scaling.scale"] = np.asarray(self.scale_, dtype=np.float32)
-        st["scaling.y"] = np.array([self.y_mean_, self.y_scale_], dtype=np.float64)
-        return st
+        return {**numpy_state(self.module_), **self._scaling_state()}
+
+    def _scaling_state(self) -> dict[str, NDArray]:
+        """The input standardization and a regression target's, as the ``scaling.*`` state arrays."""
+        return {
+            "scaling.mean": np.asarray(self.mean_, dtype=np.float32),
+            "scaling.scale": np.asarray(self.scale_, dtype=np.float32),
+            "scaling.y": np.array([self.y_mean_, self.y_scale_], dtype=np.float64),
+        }
+
+    def _restore_scaling(self, state: Mapping[str, NDArray]) -> None:
+        """Set the standardization from the ``scaling.*`` state arrays."""
+        self.mean_ = np.asarray(state["scaling.mean"], dtype=np.float32)
+        self.scale_ = np.asarray(state["scaling.scale"], dtype=np.float32)
+        self.y_mean_, self.y_scale_ = (float(v) for v in state["scaling.y"])
 
     @classmethod
     def from_state(
@@ -167,9 +177,7 @@ class TorchModel:
         import torch
 
         self = cls(task=task, n_classes=n_classes, **params)
-        self.mean_ = np.asarray(state["scaling.mean"], dtype=np.float32)
-        self.scale_ = np.asarray(state["scaling.scale"], dtype=np.float32)
-        self.y_mean_, self.y_scale_ = (float(v) for v in state["scaling.y"])
+        self._restore_scaling(state)
         self.module_ = self.build(len(self.mean_), self.n_out)
         weights = {k[len("module."):]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("module.")}
         try:

@@ -41,7 +41,8 @@ from sqlalchemy import (
 
 from ..errors import AmbiguousRefError, ModelyardError, NotFoundError, ParamError
 from ..records.comparisons import Comparison
-from ..records.times import from_iso as _from_iso, to_iso as _iso
+from ..records.times import from_iso as _from_iso
+from ..records.times import to_iso as _iso
 from .db import Database
 from .migrations import metadata
 from .refs import prefix_bounds

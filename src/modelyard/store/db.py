@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 
 from ..errors import StoreError
 from . import migrations
+
 # metadata, schema_info and MIGRATIONS are re-exported for the table modules and tests
 from .migrations import (
     MIGRATIONS,

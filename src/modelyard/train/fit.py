@@ -176,17 +176,6 @@ class _Background:
         return self._value
 
 
-class _Done:
-    """A value computed already, with the ``result()`` of ``_Background``."""
-
-    def __init__(self, value: Any):
-        self._value = value
-
-    def result(self) -> Any:
-        """The value."""
-        return self._value
-
-
 def _check_target(dataset: Dataset) -> None:
     """Refuse a dataset without a target column."""
     if dataset.y is None:
@@ -278,12 +267,12 @@ def train(
     # the split record (the data's fingerprint, the training rows' hashes) is needed only in the result: it is
     # computed alongside the fit (hashing releases the GIL) while an exact solver fits (our own threads,
     # single-threaded BLAS) or when the fit leaves a core free; a library with OpenMP threads on every core
-    # (XGBoost, torch, scikit-learn) spins when a core is taken from it, so there it is computed first
-    make_record = lambda: split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=seed,  # noqa: E731
+    # (XGBoost, torch, scikit-learn) spins when a core is taken from it, so there it is computed after the fit
+    make_record = lambda: split_record(dataset, rows, val_size=val_size, test_size=test_size, seed=seed,
                                        parts=(train_ds, val_ds))
     alongside = ((issubclass(cls, LinearModel) and full_params.get("solver") in ("auto", *EXACT_SOLVERS))
                  or (threads is not None and threads < cpu_count()))
-    record = _Background(make_record) if alongside else _Done(make_record())
+    record = _Background(make_record) if alongside else None
 
     preload(cls, full_params)
 
@@ -313,7 +302,7 @@ def train(
         fingerprint=dataset.fingerprint,
         seed=config.seed,
         library_versions=library_versions(),
-        split=record.result(),
+        split=record.result() if record is not None else make_record(),
         source=dataset.source,
         best_epoch=getattr(inner, "best_epoch_", None),
         stop_reason=getattr(inner, "stop_reason_", None),

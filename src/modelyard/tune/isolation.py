@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 from ..errors import StudyError
 from ..records.trials import Trial, TrialState
 from .trial import ActiveTrial, TrialPruned, as_value
