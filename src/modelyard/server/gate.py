@@ -31,7 +31,7 @@ from typing import Any
 
 from .security import host_allowed, token_matches
 
-__all__ = ["DEFAULT_MAX_BODY", "Gate", "GatePolicy", "add_gate", "gate"]
+__all__ = ["DEFAULT_MAX_BODY", "Gate", "GatePolicy", "add_gate", "gate", "request_headers"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,10 +55,40 @@ class GatePolicy:
     open_paths: tuple[str, ...] = ("/", "/favicon.ico", "/static/", "/api/health")  # a trailing "/" is a prefix
     token_file: str | None = None  # where the token lives, named in 401 answers
     read_only_hint: str = "restart the server without --read-only to make changes"
+    address_hint: str = "open the dashboard at http://127.0.0.1:PORT"  # what a refused Host should use instead
+    check_length: bool = True  # False: the app checks the declared length itself (in its own words)
 
     def is_open(self, path: str) -> bool:
         """Whether ``path`` never needs the token."""
         return any(path == p or (p.endswith("/") and p != "/" and path.startswith(p)) for p in self.open_paths)
+
+    def refusal(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+        """``(status, message)`` when a request's method, path and (lower-cased) headers refuse it, else None."""
+        host = headers.get("host")
+        if self.allowed_hosts is not None and not host_allowed(host, self.allowed_hosts):
+            return 421, f"Host {host!r} is not served here; {self.address_hint} (this check stops DNS-rebinding attacks)"
+        mutating = method not in _READS
+        if self.token is not None and not self.is_open(path) and (mutating or not self.public_read):
+            given = _presented_token(headers)
+            where = f" (it is in {self.token_file})" if self.token_file else ""
+            if not given:
+                what = "changes need" if self.public_read else "every request needs"
+                return 401, (f"this server is reachable from other machines, so {what} its token; send "
+                             f"'Authorization: Bearer TOKEN'{where}")
+            if not token_matches(given, self.token):
+                return 401, f"the token is wrong; copy it from the token file{where}"
+        if self.read_only and mutating and path.startswith("/api/"):
+            return 403, f"this server is read-only; {self.read_only_hint}"
+        length = headers.get("content-length")
+        if self.check_length and length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                return 400, f"Content-Length {length!r} is not a number of bytes; send a valid request"
+            if declared > self.max_body:
+                return 413, (f"the request body is {declared:,} bytes, more than this server's limit of "
+                             f"{self.max_body:,}; send less per request")
+        return None
 
 
 class Gate:
@@ -87,36 +117,7 @@ class Gate:
 
     def check(self, scope: Scope) -> tuple[int, str] | None:
         """``(status, message)`` when the request's headers alone refuse it, else None."""
-        p = self.policy
-        headers = _headers(scope)
-        method = scope.get("method", "GET").upper()
-        path = scope.get("path", "/")
-        host = headers.get("host")
-        if p.allowed_hosts is not None and not host_allowed(host, p.allowed_hosts):
-            return 421, (f"Host {host!r} is not served here; open the dashboard at http://127.0.0.1:PORT "
-                         "(this check stops DNS-rebinding attacks)")
-        mutating = method not in _READS
-        if p.token is not None and not p.is_open(path) and (mutating or not p.public_read):
-            given = _presented_token(headers)
-            where = f" (it is in {p.token_file})" if p.token_file else ""
-            if not given:
-                what = "changes need" if p.public_read else "every request needs"
-                return 401, (f"this server is reachable from other machines, so {what} its token; send "
-                             f"'Authorization: Bearer TOKEN'{where}")
-            if not token_matches(given, p.token):
-                return 401, f"the token is wrong; copy it from the token file{where}"
-        if p.read_only and mutating and path.startswith("/api/"):
-            return 403, f"this server is read-only; {p.read_only_hint}"
-        length = headers.get("content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                return 400, f"Content-Length {length!r} is not a number of bytes; send a valid request"
-            if declared > p.max_body:
-                return 413, (f"the request body is {declared:,} bytes, more than this server's limit of "
-                             f"{p.max_body:,}; send less per request")
-        return None
+        return self.policy.refusal(scope.get("method", "GET").upper(), scope.get("path", "/"), request_headers(scope))
 
 
 def add_gate(app: Any, policy: GatePolicy) -> None:
@@ -129,7 +130,8 @@ def gate(app: ASGIApp, policy: GatePolicy) -> ASGIApp:
     return Gate(app, policy)
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-cased name (the first of repeated ones), as text."""
     out: dict[str, str] = {}
     for k, v in scope.get("headers") or ():
         out.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))

@@ -10,9 +10,9 @@ validation cost more than scoring a row (see ``benchmarks/serve.py --frameworks`
 ``docs/benchmarks.md``); the rows are checked against the version's schema by
 ``data/encode.py``, which gives the same one-sentence errors as the CLI.
 
-Checks before the body is read, from the headers alone (the same order the dashboard's
-middleware uses): Host allow-list on loopback binds (DNS rebinding), the token on other
-binds, then ``content-length`` against ``max_body`` (413); a body sent without a length is
+Checks before the body is read, from the headers alone: Host allow-list on loopback binds
+(DNS rebinding) and the token on other binds, by the dashboard's ``GatePolicy`` (``gate.py``),
+then ``content-length`` against ``max_body`` (413); a body sent without a length is
 counted as it arrives and cut off at the limit. Status codes: 400 malformed body, 401 token,
 404/405 route, 413 too large, 415 body type, 422 rows that do not match the schema; never 500
 for anything a client sends.
@@ -31,12 +31,12 @@ from .. import errors as E
 from ..serve.inputs import ARROW_TYPES, MalformedBody, UnsupportedMediaType, decode_body
 from ..serve.openapi import openapi_document
 from ..serve.scoring import Scores, score
-from .security import host_allowed, token_matches
+from .gate import GatePolicy, request_headers
 
 if TYPE_CHECKING:
     from ..serve.holder import Loaded, ModelHolder
 
-__all__ = ["DEFAULT_MAX_BODY", "ServingApp", "check_headers"]
+__all__ = ["DEFAULT_MAX_BODY", "ServingApp"]
 
 log = logging.getLogger("modelyard.serve")
 
@@ -54,30 +54,9 @@ class HttpError(Exception):
         self.status, self.message, self.headers = status, message, headers or []
 
 
-def check_headers(headers: dict[bytes, bytes], *, token: str | None, token_file: str | None,
-                  allowed_hosts: tuple[str, ...] | None, max_body: int | None) -> None:
-    """Refuse a request from its headers alone (Host, token, declared size); raises ``HttpError``."""
-    if allowed_hosts is not None and not host_allowed(headers.get(b"host", b"").decode("latin-1"), allowed_hosts):
-        raise HttpError(421, f"Host {headers.get(b'host', b'').decode('latin-1')!r} is not served here; use "
-                             "http://127.0.0.1:PORT (this check stops DNS-rebinding attacks)")
-    if token is not None:
-        auth = headers.get(b"authorization", b"").decode("latin-1")
-        given = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get(b"x-modelyard-token", b"").decode("latin-1")
-        where = f" (it is in {token_file})" if token_file else ""
-        if not given:
-            raise HttpError(401, "this server is reachable from other machines, so requests need its token; send "
-                                 f"'Authorization: Bearer TOKEN'{where}", [(b"www-authenticate", b"Bearer")])
-        if not token_matches(given, token):
-            raise HttpError(401, f"the token is wrong; copy it from the token file{where}", [(b"www-authenticate", b"Bearer")])
-    length = headers.get(b"content-length")
-    if length is not None and max_body is not None:
-        try:
-            n = int(length)
-        except ValueError:
-            raise HttpError(400, f"content-length {length.decode('latin-1')!r} is not a number") from None
-        if n > max_body:
-            raise HttpError(413, f"the body has {n} bytes, more than this server's limit of {max_body}; send fewer "
-                                 "rows per request (or restart `modelyard serve` with a larger --max-body)")
+def _too_large(n: int, limit: int) -> HttpError:
+    return HttpError(413, f"the body has {n} bytes, more than this server's limit of {limit}; send fewer rows per "
+                          "request (or restart `modelyard serve` with a larger --max-body)")
 
 
 class ServingApp:
@@ -89,9 +68,11 @@ class ServingApp:
         from ..data.encode import check_unknown_policy
 
         self.holder = holder
-        self.token, self.token_file = token, token_file
-        self.allowed_hosts = tuple(allowed_hosts) if allowed_hosts is not None else None
         self.max_body = int(max_body)
+        # Host and token as the dashboard checks them; the body size below, in this command's words
+        self.policy = GatePolicy(token=token, token_file=token_file, open_paths=("/health",),
+                                 allowed_hosts=tuple(allowed_hosts) if allowed_hosts is not None else None,
+                                 address_hint="use http://127.0.0.1:PORT", check_length=False)
         self.unknown = check_unknown_policy(unknown)
         self._openapi: tuple[str, bytes] | None = None
 
@@ -106,10 +87,12 @@ class ServingApp:
         try:
             headers = dict(scope["headers"])
             path, method = scope["path"], scope["method"]
-            open_route = path == "/health"
-            check_headers(headers, token=None if open_route else self.token, token_file=self.token_file,
-                          allowed_hosts=self.allowed_hosts, max_body=self.max_body if path == "/predict" else None)
+            refusal = self.policy.refusal(method, path, request_headers(scope))
+            if refusal is not None:
+                status, message = refusal
+                raise HttpError(status, message, [(b"www-authenticate", b"Bearer")] if status == 401 else [])
             if path == "/predict":
+                self._check_length(headers.get(b"content-length"))
                 if method != "POST":
                     raise HttpError(405, f"{method} is not allowed on /predict; POST rows to it", [(b"allow", b"POST")])
                 body = await self._body(receive)
@@ -186,6 +169,17 @@ class ServingApp:
             return work()
         return await asyncio.get_running_loop().run_in_executor(None, work)
 
+    def _check_length(self, length: bytes | None) -> None:
+        """Refuse a declared body over ``max_body`` (413) or a length that is not a number (400)."""
+        if length is None:
+            return
+        try:
+            n = int(length)
+        except ValueError:
+            raise HttpError(400, f"content-length {length.decode('latin-1')!r} is not a number") from None
+        if n > self.max_body:
+            raise _too_large(n, self.max_body)
+
     async def _body(self, receive: Any) -> bytes:
         chunks: list[bytes] = []
         size = 0
@@ -196,8 +190,7 @@ class ServingApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                raise HttpError(413, f"the body is larger than this server's limit of {self.max_body} bytes; send "
-                                     "fewer rows per request (or restart `modelyard serve` with a larger --max-body)")
+                raise _too_large(size, self.max_body)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
