@@ -7,7 +7,8 @@ import math
 from typing import Any
 
 __all__ = [
-    "add_data_args", "add_store_arg", "add_table_args", "age", "duration", "finite_float", "parse_duration", "parse_sets",
+    "add_data_args", "add_store_arg", "add_table_args", "age", "duration", "finite_float", "listening_socket",
+    "parse_duration", "parse_sets", "token_folder",
 ]
 
 
@@ -123,3 +124,36 @@ def _typed(parse: Any) -> Any:
         return parse()
     except ParamError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def token_folder(yard: Any) -> Any:
+    """Where the dashboard token lives: the store folder, or the SQLite file's folder, or ./.modelyard."""
+    from pathlib import Path
+
+    from modelyard.yard import DEFAULT_STORE
+
+    db = yard.db
+    if db.dialect == "sqlite" and db.engine.url.database:
+        return Path(db.engine.url.database).expanduser().absolute().parent
+    return Path(DEFAULT_STORE).absolute()
+
+
+def listening_socket(host: str, port: int) -> Any:
+    """A socket listening on ``host:port`` (inheritable, for server worker processes); ModelyardError if it cannot."""
+    import socket
+
+    from modelyard.errors import ModelyardError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise ModelyardError(
+            f"cannot listen on {host}:{port} ({e.strerror}); pass another --port (0 picks a free one) or --host"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock

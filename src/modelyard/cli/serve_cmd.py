@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from modelyard.server.serving_run import ServeSettings, build_app, run_serving
     from modelyard.yard import Yard
 
-    from .ui_cmd import _bind, token_folder
+    from .common import listening_socket, token_folder
 
     if not 0 <= args.port <= 65535:
         raise ParamError(f"--port must be between 0 and 65535, got {args.port}; e.g. --port 8080")
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                              max_body=parse_size(args.max_body), unknown=args.unknown, threads=args.threads)
     app = build_app(settings, yard)  # loads the version here first: a bad ref fails now, with exit 2
     loaded = app.holder.current
-    sock = _bind(args.host, args.port)
+    sock = listening_socket(args.host, args.port)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     following = " (following the alias)" if app.holder.follows else ""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_store_arg
+from .common import add_store_arg, listening_socket, token_folder
 
-__all__ = ["add_parser", "run", "token_folder"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
@@ -29,38 +29,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data-root", action="append", metavar="DIR",
                    help="folder comparisons may read datasets from (repeatable; default: the working directory)")
     p.set_defaults(func=run)
-
-
-def token_folder(yard: Any) -> Any:
-    """Where the dashboard token lives: the store folder, or the SQLite file's folder, or ./.modelyard."""
-    from pathlib import Path
-
-    from modelyard.yard import DEFAULT_STORE
-
-    db = yard.db
-    if db.dialect == "sqlite" and db.engine.url.database:
-        return Path(db.engine.url.database).expanduser().absolute().parent
-    return Path(DEFAULT_STORE).absolute()
-
-
-def _bind(host: str, port: int) -> Any:
-    import socket
-
-    from modelyard.errors import ModelyardError
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as e:
-        sock.close()
-        raise ModelyardError(
-            f"cannot listen on {host}:{port} ({e.strerror}); pass another --port (0 picks a free one) or --host"
-        ) from None
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         yard, token=token, allow_mutations=not read_only, allowed_hosts=loopback_hosts() if loopback else None,
         data_roots=roots, token_file=token_file, public_read=args.public_read,
     )
-    sock = _bind(args.host, args.port)
+    sock = listening_socket(args.host, args.port)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"modelyard dashboard at http://{shown}:{port}/  (store {yard.db.safe_url}; Ctrl-C stops)", flush=True)
