@@ -100,6 +100,24 @@ def test_metrics_are_evaluated_now_not_taken_from_records(xor):
         assert got["per_class"] == ref["per_class"]
 
 
+def test_missing_categories_reach_each_version_as_its_own_predictions_see_them():
+    """A missing category is imputed, routed natively or read as unseen by the version, as in predict; not unseen."""
+    def frame(n, seed):
+        f = _frame(n, seed)
+        f.loc[np.random.default_rng(seed + 10).random(n) < 0.2, "color"] = None
+        return f
+
+    train_ds, holdout = from_frame(frame(800, 0), "label"), frame(300, 1)
+    gb = train(train_ds, model="gradient_boosting", params={"n_estimators": 30}, test_size=0.1, val_size=0.1).model
+    lr = train(train_ds, model="logistic_regression", impute="most_frequent", test_size=0.1, val_size=0.1).model
+    c = compare([("boosted", gb, None), ("imputed", lr, None)], from_frame(holdout, "label"), **FAST)
+    for label, model in (("boosted", gb), ("imputed", lr)):
+        ref = evaluate(model, model.coded(holdout.drop(columns="label")),
+                       np.searchsorted(np.asarray(model.schema.classes), holdout["label"].to_numpy()))
+        for key in ("accuracy", "log_loss"):
+            assert c.entry(label).metrics[key] == pytest.approx(ref[key], rel=1e-12), (label, key)
+
+
 def test_data_is_recoded_per_version_reordered_columns_subset_of_categories_and_classes(xor):
     """Column order, category codes and class codes of the comparison file need not match training."""
     _, holdout, lr, rf, _ = xor

@@ -59,17 +59,21 @@ def _feature(dataset: Dataset, have: Column, j: int, want: Column, label: str,
             return None
         return values
     index = {c: i for i, c in enumerate(want.categories or ())}
+    # a missing value stays NaN: the version's Predictor imputes it, routes it natively or reads it as unseen,
+    # exactly as it does for raw rows
+    present = ~np.isnan(values)
+    recoded = np.full(len(values), np.nan, dtype=np.float32)
     if have.kind == "categorical":
         unseen = [c for c in have.categories or () if c not in index]
         lut = np.array([index.get(c, -1) for c in have.categories or ()] + [-1], dtype=np.float32)
-        codes = values.astype(np.int64)
-        recoded = lut[np.where(codes < 0, len(lut) - 1, codes)]
+        codes = values[present].astype(np.int64)
+        recoded[present] = lut[np.where(codes < 0, len(lut) - 1, codes)]
     else:  # numbers in the data where training saw text categories such as "1", "2"
-        uniq = np.unique(values)
+        uniq = np.unique(values[present])
         keys = [label_key(v) for v in uniq]
         unseen = [k for k in keys if k not in index]
         lut = np.array([index.get(k, -1) for k in keys], dtype=np.float32)
-        recoded = lut[np.searchsorted(uniq, values)]
+        recoded[present] = lut[np.searchsorted(uniq, values[present])]
     if unseen:
         problems.append(
             f"column {want.name!r} has categories {label} never saw in training: {_names(unseen)} "
